@@ -1,0 +1,75 @@
+"""What a materialization reports: row counts, the window, a preview, the SQL, the schema."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from elt_assets.models import Model
+from elt_assets.warehouse import table_columns, validate_identifier
+
+PREVIEW_ROWS = 10
+
+
+def window_filter(column: str) -> str:
+    """The half-open window predicate on a column, with bound parameters."""
+    column = validate_identifier(column)
+    return f"{column} >= :window_start and {column} < :window_end"
+
+
+def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A small markdown table; cell text has its pipes escaped."""
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def window_text(first_day: date, end_day: date) -> str:
+    return f"[{first_day.isoformat()}, {end_day.isoformat()})"
+
+
+def relation_metadata(
+    connection: Connection, model: Model, first_day: date, end_day: date, sql: str
+) -> dict[str, Any]:
+    """Row counts, a preview and the column schema of the model's relation after a write."""
+    window = {"window_start": first_day, "window_end": end_day}
+    predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
+    target = model.qualified_name
+    row_count = connection.execute(
+        sa.text(f"select count(*) from {target} where {predicate}"), window
+    ).scalar_one()
+    preview = connection.execute(
+        sa.text(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}"),
+        window,
+    )
+    columns = list(preview.keys())
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(row_count)),
+        "partition_window": dg.MetadataValue.text(window_text(first_day, end_day)),
+        "materialization": dg.MetadataValue.text(model.materialization),
+        "preview": dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in preview])),
+        "sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
+        "dagster/column_schema": column_schema(connection, model),
+    }
+
+
+def column_schema(connection: Connection, model: Model) -> dg.TableSchema:
+    """The relation's columns and types as the warehouse reports them, with descriptions."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=column.name,
+                type=column.data_type.lower(),
+                description=model.columns.get(column.name),
+            )
+            for column in table_columns(connection, model.schema, model.name)
+        ]
+    )

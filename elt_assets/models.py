@@ -1,0 +1,214 @@
+"""The model registry: every table's SQL file and its settings, read from sql/.
+
+Each layer folder (`sql/<schema>/`) holds one `.sql` file per model, named like the table
+it builds, and a `_models.yml` with the settings dbt users know from `dbt_project.yml`
+and schema files: materialization, the column that partitions the table, descriptions.
+Auxiliary queries a model reports on (e.g. how many rows it dropped) live beside it as
+`<model>.<metric>.sql`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from elt_assets.settings import SQL_DIR
+from elt_assets.warehouse import qualified, validate_identifier
+
+LAYERS = ("raw_data", "staging", "core", "analytics")
+MATERIALIZATIONS = ("landing", "view", "ephemeral", "table", "incremental", "snapshot")
+# Layer defaults follow the lecture: staging as views, core and analytics as tables.
+LAYER_DEFAULTS = {
+    "raw_data": "landing",
+    "staging": "view",
+    "core": "table",
+    "analytics": "table",
+}
+_LEADING_WITH = re.compile(r"^(\s*(?:--[^\n]*\n\s*)*)with\s", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One table of the warehouse and how it is built."""
+
+    schema: str
+    name: str
+    materialization: str
+    description: str
+    partition_column: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    unique_key: str | None = None
+    owners: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return qualified(self.schema, self.name)
+
+    @property
+    def sql_path(self) -> Path:
+        return SQL_DIR / self.schema / f"{self.name}.sql"
+
+    def metric_path(self, metric: str) -> Path:
+        return SQL_DIR / self.schema / f"{self.name}.{metric}.sql"
+
+    @property
+    def writes_rows(self) -> bool:
+        return self.materialization in ("landing", "table", "incremental", "snapshot")
+
+
+@dataclass(frozen=True)
+class RenderedSql:
+    """SQL text ready to run with the :window_start/:window_end bind parameters."""
+
+    text: str
+    refs: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...]
+
+
+class Registry:
+    """All models by name, with the Jinja rendering of their SQL (`ref`, `source`, `this`)."""
+
+    def __init__(self, models: Iterable[Model]):
+        self.models: dict[str, Model] = {}
+        for model in models:
+            if model.name in self.models:
+                raise ValueError(f"model {model.name!r} is defined twice")
+            self.models[model.name] = model
+        self._jinja = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+
+    def __getitem__(self, name: str) -> Model:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"no model named {name!r}; known: {', '.join(self.models)}") from None
+
+    def in_layer(self, schema: str) -> list[Model]:
+        return [model for model in self.models.values() if model.schema == schema]
+
+    def render(self, model: Model) -> RenderedSql:
+        """The model's SQL with refs resolved; ephemeral upstream models become CTEs."""
+        return self._render(model)
+
+    def render_metric(self, model: Model, metric: str) -> RenderedSql:
+        return self._render(model, path=model.metric_path(metric))
+
+    def upstream(self, model: Model) -> list[Model]:
+        """The models and sources this model reads directly, as written in its SQL."""
+        if model.materialization == "landing":
+            return []
+        rendered = self._render(model, inline_ephemeral=False)
+        names = list(rendered.refs) + [table for _schema, table in rendered.sources]
+        return [self[name] for name in dict.fromkeys(names)]
+
+    def _render(
+        self,
+        model: Model,
+        path: Path | None = None,
+        inline_ephemeral: bool = True,
+        ephemeral_ctes: dict[str, str] | None = None,
+    ) -> RenderedSql:
+        # Ephemeral models render into CTEs collected by the outermost call, dependencies
+        # first, and prepended to its WITH clause (dbt's ephemeral materialization).
+        outermost = ephemeral_ctes is None
+        ephemeral_ctes = {} if ephemeral_ctes is None else ephemeral_ctes
+        path = path or model.sql_path
+        refs: list[str] = []
+        sources: list[tuple[str, str]] = []
+
+        def ref(name: str) -> str:
+            upstream = self[name]
+            refs.append(name)
+            if upstream.materialization == "ephemeral" and inline_ephemeral:
+                cte_name = f"__ephemeral_{upstream.name}"
+                if cte_name not in ephemeral_ctes:
+                    inner = self._render(upstream, ephemeral_ctes=ephemeral_ctes)
+                    ephemeral_ctes[cte_name] = inner.text.strip().rstrip(";")
+                return cte_name
+            return upstream.qualified_name
+
+        def source(schema: str, table: str) -> str:
+            upstream = self[table]
+            if upstream.schema != schema:
+                raise ValueError(f"{path}: source {schema}.{table} is not a declared source")
+            sources.append((schema, table))
+            return upstream.qualified_name
+
+        template = self._jinja.from_string(_read(path))
+        text = template.render(ref=ref, source=source, this=model.qualified_name)
+        if outermost and ephemeral_ctes:
+            text = _prepend_ctes(text, ephemeral_ctes)
+        return RenderedSql(text=text.strip().rstrip(";") + "\n", refs=tuple(refs), sources=tuple(sources))
+
+
+def _prepend_ctes(text: str, ctes: dict[str, str]) -> str:
+    definitions = ",\n\n".join(f"{name} as (\n{body}\n)" for name, body in ctes.items())
+    match = _LEADING_WITH.match(text)
+    if match:
+        return f"{match.group(1)}with {definitions},\n\n{text[match.end():]}"
+    return f"with {definitions}\n\n{text}"
+
+
+@cache
+def _read(path: Path) -> str:
+    if not path.exists():
+        raise FileNotFoundError(f"SQL file {path} does not exist")
+    return path.read_text(encoding="utf-8")
+
+
+def load_registry(sql_dir: Path = SQL_DIR) -> Registry:
+    """Read every layer's `_models.yml` and check each model has its SQL file."""
+    models = []
+    for schema in LAYERS:
+        spec_path = sql_dir / schema / "_models.yml"
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        default = spec.get("defaults", {}).get("materialization", LAYER_DEFAULTS[schema])
+        for name, settings in (spec.get("models") or {}).items():
+            settings = settings or {}
+            model = Model(
+                schema=validate_identifier(schema),
+                name=validate_identifier(name),
+                materialization=settings.get("materialization", default),
+                description=(settings.get("description") or "").strip(),
+                partition_column=settings.get("partition_column"),
+                columns={
+                    validate_identifier(column): (text or "").strip()
+                    for column, text in (settings.get("columns") or {}).items()
+                },
+                metrics=tuple(settings.get("metrics") or ()),
+                unique_key=settings.get("unique_key"),
+                owners=tuple(settings.get("owners") or ()),
+            )
+            _check_model(model, spec_path)
+            models.append(model)
+    return Registry(models)
+
+
+def _check_model(model: Model, spec_path: Path) -> None:
+    where = f"{spec_path}: model {model.name}"
+    if model.materialization not in MATERIALIZATIONS:
+        raise ValueError(f"{where}: materialization must be one of {MATERIALIZATIONS}")
+    if model.writes_rows and not model.partition_column:
+        raise ValueError(f"{where}: a {model.materialization} model needs a partition_column")
+    if model.materialization == "snapshot" and not model.unique_key:
+        raise ValueError(f"{where}: a snapshot model needs a unique_key")
+    if not model.sql_path.exists():
+        raise ValueError(f"{where}: missing SQL file {model.sql_path}")
+    for metric in model.metrics:
+        validate_identifier(metric)
+        if not model.metric_path(metric).exists():
+            raise ValueError(f"{where}: missing metric file {model.metric_path(metric)}")
+
+
+@cache
+def registry() -> Registry:
+    """The project's registry, read once per process."""
+    return load_registry()

@@ -1,0 +1,32 @@
+"""The one partitioning scheme every asset shares: UTC days from the start date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+
+from elt_assets.settings import start_date
+
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=start_date().isoformat(),
+    timezone="UTC",
+)
+
+# A job over assets with mixed backfill policies silently falls back to one run per
+# partition, so every partitioned asset takes this same policy.
+single_run_backfill = dg.BackfillPolicy.single_run()
+
+
+def window_days(window: dg.TimeWindow) -> tuple[date, date]:
+    """The [first day, day after the last) bounds of a partition time window."""
+    return _as_date(window.start), _as_date(window.end)
+
+
+def days_in(first: date, end: date) -> list[date]:
+    """Every day from first up to, not including, end."""
+    return [first + timedelta(days=offset) for offset in range((end - first).days)]
+
+
+def _as_date(moment: datetime) -> date:
+    return moment.date()

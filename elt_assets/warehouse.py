@@ -1,0 +1,135 @@
+"""The warehouse connection: one SQLAlchemy engine over DuckDB or PostgreSQL.
+
+Connections are opened inside steps only and closed when the step's transaction ends,
+because DuckDB allows a single writing process per file.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DUCKDB_LOCK_MESSAGE = "Could not set lock on file"
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message says which and where."""
+
+
+def validate_identifier(name: str) -> str:
+    """Return name if it is a plain lower-case SQL identifier, else raise."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a valid identifier (lower-case letters, digits, _)")
+    return name
+
+
+def qualified(schema: str, table: str) -> str:
+    """schema.table, both validated, safe to place in SQL text."""
+    return f"{validate_identifier(schema)}.{validate_identifier(table)}"
+
+
+@dataclass
+class Warehouse:
+    """A SQLAlchemy URL and the engine built from it on first use."""
+
+    url: str
+    lock_timeout_seconds: float = 600.0
+    _engine: Engine | None = field(default=None, init=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            url = sa.make_url(self.url)
+            if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = sa.create_engine(url, poolclass=NullPool)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """'duckdb' or 'postgresql'."""
+        return sa.make_url(self.url).get_backend_name()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked: safe for logs and metadata."""
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        connection = self._connect()
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.close()
+
+    def _connect(self) -> Connection:
+        # Another process (a run, a sensor, a notebook) may hold DuckDB's file lock for a
+        # moment; wait for it rather than failing the run.
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        pause = 0.1
+        while True:
+            try:
+                return self.engine.connect()
+            except sa.exc.DBAPIError as error:
+                if _DUCKDB_LOCK_MESSAGE in str(error) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+                    continue
+                raise WarehouseError(
+                    f"cannot connect to the warehouse {self.display_url}: {_first_line(error)}"
+                ) from error
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as information_schema describes it."""
+
+    name: str
+    data_type: str
+    max_length: int | None = None
+
+
+def table_exists(connection: Connection, schema: str, table: str) -> bool:
+    return bool(table_columns(connection, schema, table))
+
+
+def table_columns(connection: Connection, schema: str, table: str) -> list[Column]:
+    """The columns of schema.table in table order (none if it does not exist)."""
+    # information_schema reads the same on DuckDB and PostgreSQL, where SQLAlchemy's
+    # reflection does not.
+    rows = connection.execute(
+        sa.text(
+            "select column_name, data_type, character_maximum_length "
+            "from information_schema.columns "
+            "where table_schema = :schema and table_name = :table "
+            "order by ordinal_position"
+        ),
+        {"schema": schema, "table": table},
+    )
+    return [Column(name, data_type.upper(), length) for name, data_type, length in rows]
+
+
+def ensure_schema(connection: Connection, schema: str) -> None:
+    connection.execute(sa.text(f"create schema if not exists {validate_identifier(schema)}"))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -1,0 +1,38 @@
+-- Assignments landed in the window that contradict the user's first assignment.
+with assignments as (
+    select
+        user_id,
+        variant_id,
+        partition_date
+    from {{ ref('src_user_variant') }}
+    where partition_date < :window_end
+        and user_id is not null
+),
+
+first_assignment as (
+    select
+        user_id,
+        variant_id
+    from (
+        select
+            user_id,
+            variant_id,
+            row_number() over (
+                partition by user_id
+                order by partition_date, variant_id
+            ) as assignment_rank
+        from assignments
+    ) as ranked
+    where assignment_rank = 1
+),
+
+final as (
+    select count(*) as conflicting_assignments
+    from assignments
+    inner join first_assignment
+        on assignments.user_id = first_assignment.user_id
+    where assignments.partition_date >= :window_start
+        and assignments.variant_id <> first_assignment.variant_id
+)
+
+select * from final
