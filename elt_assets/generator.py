@@ -332,6 +332,17 @@ def _metadata_table(plan: _Plan, day: int) -> pa.Table | None:
     )
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a plain sort beats ``np.unique`` here by a wide margin."""
+    values = np.sort(values)
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
 def _event_table(
     plan: _Plan,
     day: int,
@@ -355,8 +366,8 @@ def _event_table(
         users = np.concatenate([users, newcomers])
         item_idx = np.concatenate([item_idx, rng.integers(0, items, size=newcomers.size)])
 
-    # One row per (user, item) and day: dedupe on a combined key (sorted as a bonus).
-    key = np.unique(users.astype(np.int64) * items + item_idx)
+    # One row per (user, item) and day: dedupe on a combined key, sorted by user then item.
+    key = _sorted_unique(users.astype(np.int64) * items + item_idx)
     user_idx = key // items
     n = key.size
 

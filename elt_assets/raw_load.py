@@ -84,7 +84,10 @@ def _stage_one_file(reader: Connection, table: str, names: list[str], landing_fi
     if landing_file.size == 0:
         raise LandingError(f"landing file {landing_file.path} is empty (0 bytes)")
     if landing_file.format == "csv":
-        scan = "read_csv(:path, header = true, all_varchar = true, strict_mode = true)"
+        scan = (
+            "read_csv(:path, header = true, delim = ',', quote = '\"', "
+            "all_varchar = true, strict_mode = true)"
+        )
     else:
         scan = "read_parquet(:path)"
     params = {"path": landing_file.path}

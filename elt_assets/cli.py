@@ -1,0 +1,177 @@
+"""The `elt-assets` command: sample data, the quick start, summaries and data generation."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from elt_assets import generator
+from elt_assets.settings import (
+    PROJECT_ROOT,
+    SAMPLE_FIRST_DAY,
+    SAMPLE_LAST_DAY,
+    SEEDS_LANDING_DIR,
+    default_warehouse_url,
+    landing_dir,
+)
+from elt_assets.metadata import markdown_table
+from elt_assets.warehouse import Warehouse, WarehouseError
+
+LOCAL_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+# The embedded default instance: SQLite storage under DAGSTER_HOME, runs queued so that
+# only one writes the DuckDB file at a time, no telemetry.
+LOCAL_INSTANCE_YAML = """\
+run_queue:
+  max_concurrent_runs: 4
+  tag_concurrency_limits:
+    - key: elt/warehouse
+      limit: 1
+telemetry:
+  enabled: false
+"""
+
+SUMMARY_SQL = """
+select
+    coalesce(variant_id, '(unassigned)') as variant,
+    count(distinct user_id) as users,
+    sum(num_of_items) as impressions,
+    sum(num_of_clicks) as clicks,
+    round(100.0 * sum(num_of_clicks) / nullif(sum(num_of_items), 0), 2) as ctr_pct,
+    sum(num_of_purchases) as purchases,
+    sum(revenue) as revenue
+from analytics.analytics_variant_user_daily
+where datestamp >= :window_start and datestamp < :window_end
+group by 1
+order by 1
+"""
+
+
+def seed_landing(target: Path, overwrite: bool = False) -> int:
+    """Copy the shipped sample landing files into the landing zone; returns files copied."""
+    copied = 0
+    for source in sorted(SEEDS_LANDING_DIR.rglob("*")):
+        if not source.is_file():
+            continue
+        destination = target / source.relative_to(SEEDS_LANDING_DIR)
+        if destination.exists() and not overwrite:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.tmp")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+        copied += 1
+    return copied
+
+
+def ensure_local_instance(home: Path) -> None:
+    """Create the embedded default Dagster home (SQLite storage) if it does not exist."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_INSTANCE_YAML, encoding="utf-8")
+
+
+def variant_summary(warehouse_url: str, first_day: date, end_day: date) -> str:
+    """A markdown table of impressions, clicks, CTR, purchases and revenue per variant."""
+    warehouse = Warehouse(warehouse_url)
+    with warehouse.transaction() as connection:
+        result = connection.execute(
+            sa.text(SUMMARY_SQL), {"window_start": first_day, "window_end": end_day}
+        )
+        return markdown_table(list(result.keys()), [tuple(row) for row in result])
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    landing = Path(landing_dir())
+    copied = seed_landing(landing)
+    print(f"sample data: {copied} new file(s) copied into {landing}")
+    environment = dict(os.environ)
+    home = Path(environment.setdefault("DAGSTER_HOME", str(LOCAL_DAGSTER_HOME)))
+    ensure_local_instance(home)
+    environment.setdefault("DAGSTER_MODULE_NAME", "elt_assets.definitions")
+    first, last = args.first_day, args.last_day
+    command = [
+        sys.executable, "-m", "dagster", "asset", "materialize",
+        "--select", "*",
+        "--partition-range", f"{first.isoformat()}...{last.isoformat()}",
+    ]
+    print(f"materializing every asset for {first}..{last} (DAGSTER_HOME={home})")
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
+        print("the run failed; the output above says where", file=sys.stderr)
+        return completed.returncode
+    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    end = date.fromordinal(last.toordinal() + 1)
+    print(f"\nper-variant summary, {first}..{last}:\n")
+    print(variant_summary(url, first, end))
+    print(
+        "\nopen the UI (runs above are listed there):\n"
+        f"  DAGSTER_HOME={home} .venv/bin/dagster dev -h 127.0.0.1 -p 3000\n"
+        "  then browse http://127.0.0.1:3000"
+    )
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    target = Path(args.landing or landing_dir())
+    print(f"{seed_landing(target, overwrite=args.overwrite)} file(s) copied into {target}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    end = date.fromordinal(args.last_day.toordinal() + 1)
+    print(variant_summary(url, args.first_day, end))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="elt-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    quickstart = commands.add_parser(
+        "quickstart", help="load the sample data, build every asset for every sample day, summarize"
+    )
+    quickstart.add_argument("--first-day", type=date.fromisoformat, default=SAMPLE_FIRST_DAY)
+    quickstart.add_argument("--last-day", type=date.fromisoformat, default=SAMPLE_LAST_DAY)
+    quickstart.set_defaults(handler=_quickstart)
+
+    seed = commands.add_parser("seed", help="copy the shipped sample landing files into the landing zone")
+    seed.add_argument("--landing", help="landing zone root (default: ELT_LANDING_DIR or data/landing)")
+    seed.add_argument("--overwrite", action="store_true", help="replace files that already exist")
+    seed.set_defaults(handler=_seed)
+
+    summary = commands.add_parser("summary", help="print the per-variant summary of a date range")
+    summary.add_argument("--first-day", type=date.fromisoformat, default=SAMPLE_FIRST_DAY)
+    summary.add_argument("--last-day", type=date.fromisoformat, default=SAMPLE_LAST_DAY)
+    summary.set_defaults(handler=_summary)
+
+    generate = commands.add_parser(
+        "generate", help="write synthetic landing files at any scale", add_help=False
+    )
+    generate.set_defaults(handler=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["generate"]:
+        return generator.main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except WarehouseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
