@@ -28,6 +28,7 @@ from elt_assets.settings import start_date
 from elt_assets.warehouse import (
     Warehouse,
     WarehouseError,
+    ensure_partition_index,
     ensure_schema,
     table_columns,
     table_exists,
@@ -71,6 +72,25 @@ def run_model(
 ) -> ModelRun:
     """Build the model's rows for [first_day, end_day) and report what was written."""
     check_window(model, first_day, end_day)
+    try:
+        return _run(warehouse, registry, model, first_day, end_day, landing_root)
+    except sa.exc.DBAPIError as error:
+        # The transaction was rolled back: the window still holds its previous rows.
+        raise WarehouseError(
+            f"{model.qualified_name} for [{first_day}, {end_day}) failed in the warehouse "
+            f"{warehouse.display_url}: {_first_line(error)}; the partition's previous rows "
+            "are unchanged"
+        ) from error
+
+
+def _run(
+    warehouse: Warehouse,
+    registry: Registry,
+    model: Model,
+    first_day: date,
+    end_day: date,
+    landing_root: str | None,
+) -> ModelRun:
     if model.materialization == "landing":
         if landing_root is None:
             raise ValueError(f"{model.qualified_name}: a landing model needs the landing root")
@@ -119,6 +139,7 @@ def _prepare_table(connection: Connection, model: Model, sql: str, window: dict[
         sa.text(f"create table {target} as select * from (\n{sql}\n) as model_rows where 1 = 0"),
         window,
     )
+    ensure_partition_index(connection, model.schema, model.name, model.partition_column)
     return True
 
 
@@ -200,7 +221,12 @@ def _run_landing(
             raw_load.replace_raw_window(connection, model, columns, first_day, end_day)
             connection.execute(sa.text(f"drop table {raw_load.STAGE_TABLE}"))
         else:
-            raise WarehouseError(f"loading landing files into {warehouse.dialect} is not supported")
+            # Files are read and checked by an in-memory DuckDB, then COPYed in; the
+            # delete and the COPY share the warehouse transaction.
+            with Warehouse("duckdb:///:memory:").transaction() as reader:
+                staged = raw_load.stage_landing_files(reader, model.name, columns, files)
+                raw_load.copy_staged_rows_to_postgres(reader, connection, model, columns, first_day, end_day)
+        ensure_partition_index(connection, model.schema, model.name, model.partition_column)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, ddl))
     run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
     run.metadata["landed_rows"] = dg.MetadataValue.int(staged)
@@ -208,3 +234,8 @@ def _run_landing(
         "\n".join(f"- `{landing_file.path}` ({landing_file.size} bytes)" for landing_file in files) or "(none)"
     )
     return run
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

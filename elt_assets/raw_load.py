@@ -8,8 +8,10 @@ were. On the DuckDB warehouse this all happens in the warehouse itself.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -178,18 +180,56 @@ def cast_staged_rows_sql(columns: list[LandingColumn]) -> str:
     return f"select {casts}, partition_date, source_file from {STAGE_TABLE}"
 
 
+def delete_raw_window(connection: Connection, model: Model, first_day: date, end_day: date) -> None:
+    connection.execute(
+        sa.text(
+            f"delete from {qualified(model.schema, model.name)} "
+            "where partition_date >= :window_start and partition_date < :window_end"
+        ),
+        {"window_start": first_day, "window_end": end_day},
+    )
+
+
+def _column_names(columns: list[LandingColumn]) -> str:
+    return ", ".join([column.name for column in columns] + list(BOOKKEEPING_COLUMNS))
+
+
 def replace_raw_window(
     connection: Connection, model: Model, columns: list[LandingColumn], first_day: date, end_day: date
 ) -> None:
-    """Delete the window of the raw table and insert the staged rows (same connection)."""
+    """Delete the window of the raw table and insert the staged rows (both in DuckDB)."""
+    delete_raw_window(connection, model, first_day, end_day)
     target = qualified(model.schema, model.name)
-    column_names = ", ".join([column.name for column in columns] + list(BOOKKEEPING_COLUMNS))
-    window = {"window_start": first_day, "window_end": end_day}
-    connection.execute(
-        sa.text(f"delete from {target} where partition_date >= :window_start and partition_date < :window_end"),
-        window,
-    )
-    connection.execute(sa.text(f"insert into {target} ({column_names}) {cast_staged_rows_sql(columns)}"))
+    connection.execute(sa.text(f"insert into {target} ({_column_names(columns)}) {cast_staged_rows_sql(columns)}"))
+
+
+def copy_staged_rows_to_postgres(
+    reader: Connection,
+    connection: Connection,
+    model: Model,
+    columns: list[LandingColumn],
+    first_day: date,
+    end_day: date,
+) -> None:
+    """Delete the window in PostgreSQL and COPY the checked, typed rows staged in DuckDB."""
+    delete_raw_window(connection, model, first_day, end_day)
+    with tempfile.TemporaryDirectory(prefix="elt-copy-") as folder:
+        export = Path(folder) / "rows.csv"
+        # The path is our own temporary file, not user input; COPY takes no parameters.
+        literal = str(export).replace("'", "''")
+        reader.execute(
+            sa.text(f"copy ({cast_staged_rows_sql(columns)}) to '{literal}' (format csv, header true)")
+        )
+        target = qualified(model.schema, model.name)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            with export.open("r", encoding="utf-8") as rows:
+                cursor.copy_expert(
+                    f"copy {target} ({_column_names(columns)}) from stdin with (format csv, header true)",
+                    rows,
+                )
+        finally:
+            cursor.close()
 
 
 _CAST_TYPES = {

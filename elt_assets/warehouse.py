@@ -133,3 +133,16 @@ def ensure_schema(connection: Connection, schema: str) -> None:
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def ensure_partition_index(connection: Connection, schema: str, table: str, column: str) -> None:
+    """On PostgreSQL, index the partition column so replacing a day reads only that day.
+
+    DuckDB needs none: its per-row-group min/max statistics already skip other days.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    name = validate_identifier(f"{table}_{column}_idx"[:63])
+    connection.execute(
+        sa.text(f"create index if not exists {name} on {qualified(schema, table)} ({validate_identifier(column)})")
+    )

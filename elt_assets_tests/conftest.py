@@ -1,10 +1,21 @@
+import itertools
+import os
+import shutil
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from elt_assets_tests.pg_cluster import Cluster, find_bin_dir
 from elt_assets_tests.support import copy_sample
 
 warnings.filterwarnings("ignore", category=Warning, module="dagster")
+
+# CI sets this so that a missing server fails the run instead of skipping its tests.
+REQUIRE_POSTGRES = os.environ.get("ELT_REQUIRE_POSTGRES") == "1"
+_database_numbers = itertools.count()
 
 
 @pytest.fixture
@@ -14,5 +25,51 @@ def landing(tmp_path):
 
 
 @pytest.fixture
-def warehouse_url(tmp_path):
+def duckdb_url(tmp_path):
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server: CI's (ELT_TEST_POSTGRES_URL) or a throwaway one of our own."""
+    given = os.environ.get("ELT_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = "no PostgreSQL server binaries (initdb, pg_ctl) on this machine"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    # Not under pytest's own temporary folder: the server's user must be able to reach it.
+    root = Path(tempfile.mkdtemp(prefix="elt-test-postgres-"))
+    cluster = Cluster(root, bin_dir).start()
+    try:
+        yield cluster.admin_url
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url):
+    """A fresh, empty database on the server, dropped after the test."""
+    name = f"elt_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"create database {name}"))
+    yield postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(
+            sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :name"),
+            {"name": name},
+        )
+        connection.execute(sa.text(f"drop database if exists {name}"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request):
+    """The warehouse under test: each test taking it runs on both engines."""
+    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "postgres_url")

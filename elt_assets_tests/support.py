@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from elt_assets.definitions import defs
 from elt_assets.resources import LandingZoneResource, WarehouseResource
@@ -79,10 +82,33 @@ def duckdb_path(url: str) -> str:
     return url.removeprefix("duckdb:///")
 
 
+def _normalized(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((value is None, 0 if value is None else value) for value in row)
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """Run a query on the warehouse (DuckDB file read-only, or PostgreSQL); rows as tuples."""
+    if url.startswith("duckdb"):
+        with duckdb.connect(duckdb_path(url), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
 def rows(url: str, table: str, where: str = "") -> list[tuple]:
-    """Every row of a table, sorted, read straight from the DuckDB file."""
-    with duckdb.connect(duckdb_path(url), read_only=True) as connection:
-        return connection.execute(f"select * from {table} {where} order by all").fetchall()
+    """Every row of a table, values normalized across engines, sorted."""
+    found = query(url, f"select * from {table} {where}")
+    return sorted((tuple(_normalized(value) for value in row) for row in found), key=_sort_key)
 
 
 def table_digest(url: str, table: str) -> str:

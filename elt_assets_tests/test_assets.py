@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
 from elt_assets_tests.support import (
     TABLES,
-    duckdb_path,
+    query,
     rows,
     run_elt,
     table_digest,
@@ -63,12 +62,9 @@ def test_every_table_holds_the_landed_sample(built):
 
 def test_staging_models_are_views_and_core_models_tables(built):
     _landing, url = built
-    with duckdb.connect(duckdb_path(url), read_only=True) as connection:
-        kinds = dict(
-            connection.execute(
-                "select table_schema || '.' || table_name, table_type from information_schema.tables"
-            ).fetchall()
-        )
+    kinds = dict(
+        query(url, "select table_schema || '.' || table_name, table_type from information_schema.tables")
+    )
     assert kinds["staging.src_user_event"] == "VIEW"
     assert kinds["core.fact_user_event"] == "BASE TABLE"
     assert kinds["analytics.analytics_variant_user_daily"] == "BASE TABLE"
@@ -111,8 +107,7 @@ def test_late_part_file_for_an_old_day_is_included(built):
     assert sum(row[-1] for row in day_rows) >= 777
     other_days = "where datestamp < '2023-06-03' or datestamp >= '2023-06-04'"
     assert rows(url, "core.fact_user_event", other_days)
-    with duckdb.connect(duckdb_path(url), read_only=True) as connection:
-        total = connection.execute("select count(*) from core.fact_user_event").fetchone()[0]
+    total = query(url, "select count(*) from core.fact_user_event")[0][0]
     assert total == count_before + 1 + len(rows(url, "core.fact_user_event", other_days))
     assert before["raw_data.user_variant"] == table_digest(url, "raw_data.user_variant")
 
@@ -214,19 +209,19 @@ def test_analytics_uses_attributes_in_effect_each_day(built):
         assert (row[3], row[4]) == expected, row
 
 
-def test_parquet_part_files_load_like_csv(tmp_path, warehouse_url):
+def test_parquet_part_files_load_like_csv(tmp_path, duckdb_url):
     from elt_assets.generator import generate_landing
 
     csv_root, parquet_root = tmp_path / "csv", tmp_path / "parquet"
     for root, fmt in ((csv_root, "csv"), (parquet_root, "parquet")):
         generate_landing(root, users=120, days=3, events_per_day=600, seed=3, fmt=fmt)
     parquet_url = f"duckdb:///{tmp_path / 'parquet.duckdb'}"
-    run_elt(csv_root, warehouse_url, "2023-06-01", "2023-06-03")
+    run_elt(csv_root, duckdb_url, "2023-06-01", "2023-06-03")
     run_elt(parquet_root, parquet_url, "2023-06-01", "2023-06-03")
     for table in TABLES:
         if table.startswith("raw_data"):
             ours = [row[:-1] for row in rows(parquet_url, table)]  # source_file differs
-            theirs = [row[:-1] for row in rows(warehouse_url, table)]
+            theirs = [row[:-1] for row in rows(duckdb_url, table)]
             assert ours == theirs, table
         else:
-            assert table_digest(parquet_url, table) == table_digest(warehouse_url, table), table
+            assert table_digest(parquet_url, table) == table_digest(duckdb_url, table), table

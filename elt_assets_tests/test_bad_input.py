@@ -17,7 +17,7 @@ HEADER = "user_id,datestamp,item_id,clicked,purchased,paidamount"
 
 @pytest.fixture
 def built(landing, warehouse_url):
-    run_elt(landing, warehouse_url, "2023-06-01", "2023-06-14")
+    run_elt(landing, warehouse_url, "2023-06-01", "2023-06-07")
     return landing, warehouse_url, warehouse_digest(warehouse_url)
 
 

@@ -29,8 +29,8 @@ def _environment(tmp_path: Path, landing: Path, url: str) -> dict[str, str]:
     return environment
 
 
-def test_a_range_backfill_from_the_cli_is_one_run(tmp_path, landing, warehouse_url):
-    environment = _environment(tmp_path, landing, warehouse_url)
+def test_a_range_backfill_from_the_cli_is_one_run(tmp_path, landing, duckdb_url):
+    environment = _environment(tmp_path, landing, duckdb_url)
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*",
          "--partition-range", "2023-06-01...2023-06-14"],
@@ -45,11 +45,11 @@ def test_a_range_backfill_from_the_cli_is_one_run(tmp_path, landing, warehouse_u
         key = dg.AssetKey(["analytics", "analytics_variant_user_daily"])
         materialized = instance.get_materialized_partitions(key)
         assert materialized == {f"2023-06-{day:02d}" for day in range(1, 15)}
-    assert len(rows(warehouse_url, "analytics.analytics_variant_user_daily")) > 5_000
+    assert len(rows(duckdb_url, "analytics.analytics_variant_user_daily")) > 5_000
 
 
-def test_a_partition_outside_the_range_is_refused_by_the_cli(tmp_path, landing, warehouse_url):
-    environment = _environment(tmp_path, landing, warehouse_url)
+def test_a_partition_outside_the_range_is_refused_by_the_cli(tmp_path, landing, duckdb_url):
+    environment = _environment(tmp_path, landing, duckdb_url)
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*",
          "--partition", "2023-05-31"],
@@ -59,9 +59,9 @@ def test_a_partition_outside_the_range_is_refused_by_the_cli(tmp_path, landing, 
     assert "2023-05-31" in completed.stderr
 
 
-def test_quickstart_loads_the_sample_and_prints_the_summary(tmp_path, warehouse_url):
+def test_quickstart_loads_the_sample_and_prints_the_summary(tmp_path, duckdb_url):
     landing = tmp_path / "quick_landing"
-    environment = _environment(tmp_path, landing, warehouse_url)
+    environment = _environment(tmp_path, landing, duckdb_url)
     completed = subprocess.run(
         [sys.executable, "-m", "elt_assets.cli", "quickstart"],
         cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,

@@ -36,8 +36,8 @@ def test_identifiers_are_validated():
         qualified("core", "x; drop")
 
 
-def test_ephemeral_staging_is_inlined_and_runs(landing, warehouse_url):
-    run_elt(landing, warehouse_url, "2023-06-01", "2023-06-02", selection="key:raw_data/*")
+def test_ephemeral_staging_is_inlined_and_runs(landing, duckdb_url):
+    run_elt(landing, duckdb_url, "2023-06-01", "2023-06-02", selection="key:raw_data/*")
     base = registry()
     ephemeral = Registry(
         replace(model, materialization="ephemeral") if model.schema == "staging" else model
@@ -46,7 +46,7 @@ def test_ephemeral_staging_is_inlined_and_runs(landing, warehouse_url):
     sql = ephemeral.render(ephemeral["fact_user_event"]).text
     assert "__ephemeral_src_user_event as (" in sql
     assert "staging.src_user_event" not in sql
-    with duckdb.connect(duckdb_path(warehouse_url), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(duckdb_url), read_only=True) as connection:
         inlined = connection.execute(
             sql.replace(":window_start", "$window_start").replace(":window_end", "$window_end"),
             {"window_start": date(2023, 6, 1), "window_end": date(2023, 6, 3)},
