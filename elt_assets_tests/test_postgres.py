@@ -33,14 +33,15 @@ def test_a_killed_connection_mid_load_keeps_the_old_rows(landing, postgres_url):
     try:
         # Hold the raw table so that the load stops at its DELETE, then kill the loader.
         blocker.execute(sa.text("lock table raw_data.user_event in access exclusive mode"))
-        worker = threading.Thread(
-            target=lambda: outcome.update(
-                result=run_elt(
-                    landing, postgres_url, "2023-06-02",
-                    selection="key:raw_data/user_event", raise_on_error=False,
+        def load_day() -> None:
+            # The instance lives and dies in this thread (its SQLite is thread-bound).
+            with dg.DagsterInstance.ephemeral() as instance:
+                outcome["result"] = run_elt(
+                    landing, postgres_url, "2023-06-02", selection="key:raw_data/user_event",
+                    instance=instance, raise_on_error=False,
                 )
-            )
-        )
+
+        worker = threading.Thread(target=load_day)
         worker.start()
         deadline = time.monotonic() + 60
         loader = None
