@@ -216,16 +216,12 @@ def _run_landing(
         ensure_schema(connection, model.schema)
         connection.execute(sa.text(ddl))
         columns = raw_load.landing_columns(table_columns(connection, model.schema, model.name))
-        if warehouse.dialect == "duckdb":
-            staged = raw_load.stage_landing_files(connection, model.name, columns, files)
-            raw_load.replace_raw_window(connection, model, columns, first_day, end_day)
-            connection.execute(sa.text(f"drop table {raw_load.STAGE_TABLE}"))
-        else:
-            # Files are read and checked by an in-memory DuckDB, then COPYed in; the
-            # delete and the COPY share the warehouse transaction.
-            with Warehouse("duckdb:///:memory:").transaction() as reader:
-                staged = raw_load.stage_landing_files(reader, model.name, columns, files)
-                raw_load.copy_staged_rows_to_postgres(reader, connection, model, columns, first_day, end_day)
+        replace = (
+            raw_load.replace_raw_window_in_duckdb
+            if warehouse.dialect == "duckdb"
+            else raw_load.replace_raw_window_in_postgres
+        )
+        staged = replace(connection, model, columns, files, first_day, end_day)
         ensure_partition_index(connection, model.schema, model.name, model.partition_column)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, ddl))
     run.metadata["landing_files"] = dg.MetadataValue.int(len(files))

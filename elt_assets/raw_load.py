@@ -8,6 +8,7 @@ were. On the DuckDB warehouse this all happens in the warehouse itself.
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -19,10 +20,11 @@ from sqlalchemy.engine import Connection
 from elt_assets.landing import LandingError, LandingFile, landing_files_for_day
 from elt_assets.models import Model
 from elt_assets.partitions import days_in
-from elt_assets.warehouse import Column, qualified, validate_identifier
+from elt_assets.warehouse import Column, Warehouse, qualified, validate_identifier
 
 BOOKKEEPING_COLUMNS = ("partition_date", "source_file")
 STAGE_TABLE = "_landing_rows"
+TEXT_TABLE = "_landing_text"
 # A day without a file of these tables is an error; other tables land change sets.
 TABLES_REQUIRED_EVERY_DAY = ("user_event",)
 
@@ -55,51 +57,70 @@ def files_for_window(root: str, table: str, first_day: date, end_day: date) -> l
     return files
 
 
-def stage_landing_files(
-    reader: Connection, table: str, columns: list[LandingColumn], files: list[LandingFile]
+def load_landing_files(
+    reader: Connection,
+    target: str,
+    table: str,
+    columns: list[LandingColumn],
+    files: list[LandingFile],
+    first_day: date,
+    end_day: date,
 ) -> int:
-    """Read the files into a temporary text table on a DuckDB connection and check them.
+    """Append the typed rows of every file to `target` on a DuckDB connection, checked.
 
-    Returns the number of rows staged. Raises LandingError naming the file, the line and
-    the value on the first problem found.
+    `target` has the raw table's columns and holds no other rows of the window. Each file
+    is parsed straight into its column types (DuckDB's bulk path); when a file fails to
+    parse or a check fails, that file is read again as text to say which line and value is
+    wrong. Raises LandingError on the first problem; returns the number of rows loaded.
     """
-    reader.execute(sa.text(f"drop table if exists {STAGE_TABLE}"))
     names = [column.name for column in columns]
-    column_list = ", ".join(f"{name} varchar" for name in names)
-    reader.execute(
-        sa.text(
-            f"create temp table {STAGE_TABLE} ({column_list}, partition_date date, "
-            "source_file varchar, source_line bigint)"
-        )
-    )
-    total = 0
     for landing_file in files:
-        total += _stage_one_file(reader, table, names, landing_file)
-    for column in columns:
-        _check_column(reader, table, column)
-    if table == "user_event":
-        _check_event_days(reader)
-    return total
+        _check_file_shape(reader, table, names, landing_file)
+        try:
+            reader.execute(sa.text(_typed_insert_sql(target, columns, landing_file)), {
+                "path": landing_file.path,
+                "day": landing_file.day,
+            })
+        except sa.exc.DBAPIError as error:
+            diagnose_file(table, columns, landing_file)
+            raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
+    return _check_loaded_rows(reader, target, table, columns, files, first_day, end_day)
 
 
-def _stage_one_file(reader: Connection, table: str, names: list[str], landing_file: LandingFile) -> int:
+def _typed_insert_sql(target: str, columns: list[LandingColumn], landing_file: LandingFile) -> str:
+    names = ", ".join(column.name for column in columns)
+    if landing_file.format == "csv":
+        types = ", ".join(f"'{column.name}': '{column.cast_type}'" for column in columns)
+        scan = (
+            "read_csv(:path, header = true, delim = ',', quote = '\"', strict_mode = true, "
+            f"columns = {{{types}}})"
+        )
+        selected = names
+    else:
+        scan = "read_parquet(:path)"
+        selected = ", ".join(f"cast({column.name} as {column.cast_type})" for column in columns)
+    return (
+        f"insert into {target} ({names}, partition_date, source_file) "
+        f"select {selected}, :day, :path from {scan}"
+    )
+
+
+def _check_file_shape(reader: Connection, table: str, names: list[str], landing_file: LandingFile) -> None:
+    """Refuse empty files and files whose columns are not exactly the raw table's."""
     if landing_file.size == 0:
         raise LandingError(f"landing file {landing_file.path} is empty (0 bytes)")
     if landing_file.format == "csv":
-        scan = (
-            "read_csv(:path, header = true, delim = ',', quote = '\"', "
-            "all_varchar = true, strict_mode = true)"
-        )
+        with open(landing_file.path, newline="", encoding="utf-8", errors="replace") as handle:
+            found = [name.strip() for name in next(csv.reader(handle), [])]
     else:
-        scan = "read_parquet(:path)"
-    params = {"path": landing_file.path}
-    try:
-        reader.execute(sa.text(f"create or replace temp table _landing_file as select * from {scan}"), params)
-    except sa.exc.DBAPIError as error:
-        raise LandingError(
-            f"cannot read landing file {landing_file.path}: {_first_line(error)}"
-        ) from error
-    found = [row[0] for row in reader.execute(sa.text("select column_name from (describe _landing_file)"))]
+        try:
+            described = reader.execute(
+                sa.text("select column_name from (describe select * from read_parquet(:path))"),
+                {"path": landing_file.path},
+            )
+            found = [row[0] for row in described]
+        except sa.exc.DBAPIError as error:
+            raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
     missing = [name for name in names if name not in found]
     extra = [name for name in found if name not in names]
     if missing or extra:
@@ -112,23 +133,93 @@ def _stage_one_file(reader: Connection, table: str, names: list[str], landing_fi
             f"landing file {landing_file.path} does not match raw_data.{table}: "
             f"{'; '.join(problems)} (expected exactly: {', '.join(names)})"
         )
-    selected = ", ".join(f"cast({name} as varchar)" for name in names)
-    # Line numbers count the header as line 1; DuckDB keeps a file's rows in order.
+
+
+def _check_loaded_rows(
+    reader: Connection,
+    target: str,
+    table: str,
+    columns: list[LandingColumn],
+    files: list[LandingFile],
+    first_day: date,
+    end_day: date,
+) -> int:
+    """Checks the typed parse cannot make: rows per file, text lengths, the event's day."""
+    window = {"window_start": first_day, "window_end": end_day}
+    in_window = "partition_date >= :window_start and partition_date < :window_end"
+    counts = dict(
+        reader.execute(
+            sa.text(f"select source_file, count(*) from {target} where {in_window} group by source_file"),
+            window,
+        ).all()
+    )
+    for landing_file in files:
+        if not counts.get(landing_file.path):
+            raise LandingError(
+                f"landing file {landing_file.path} has a header but no rows; "
+                "leave the file out when there is nothing to land"
+            )
+    problems = [
+        f"length({column.name}) > {int(column.max_length)}"
+        for column in columns
+        if column.max_length is not None
+    ]
+    if table == "user_event":
+        problems.append("datestamp is not null and cast(datestamp as date) <> partition_date")
+    if problems:
+        suspect = reader.execute(
+            sa.text(f"select source_file from {target} where {in_window} and ({' or '.join(problems)}) limit 1"),
+            window,
+        ).scalar()
+        if suspect is not None:
+            landing_file = next(file for file in files if file.path == suspect)
+            diagnose_file(table, columns, landing_file)
+            raise LandingError(f"landing file {suspect} holds a value the raw table cannot take")
+    return sum(counts.values())
+
+
+def diagnose_file(table: str, columns: list[LandingColumn], landing_file: LandingFile) -> None:
+    """Read one file as text, line by line in order, and raise at its first bad value.
+
+    It runs in its own in-memory DuckDB: the load's transaction may already be aborted.
+    """
+    with Warehouse("duckdb:///:memory:").transaction() as reader:
+        _diagnose(reader, table, columns, landing_file)
+
+
+def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], landing_file: LandingFile) -> None:
+    if landing_file.format == "csv":
+        scan = (
+            "read_csv(:path, header = true, delim = ',', quote = '\"', "
+            "all_varchar = true, strict_mode = true)"
+        )
+    else:
+        scan = "read_parquet(:path)"
+    try:
+        reader.execute(sa.text(f"create or replace temp table _landing_file as select * from {scan}"), {
+            "path": landing_file.path
+        })
+    except sa.exc.DBAPIError as error:
+        raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
+    selected = ", ".join(f"cast({column.name} as varchar) as {column.name}" for column in columns)
+    # Line numbers count the header as line 1; DuckDB keeps a file's rows in order here.
     reader.execute(
         sa.text(
-            f"insert into {STAGE_TABLE} "
-            f"select {selected}, :day, :path, row_number() over () + 1 from _landing_file"
+            f"create or replace temp table {TEXT_TABLE} as "
+            f"select {selected}, cast(:day as date) as partition_date, "
+            "cast(:path as varchar) as source_file, row_number() over () + 1 as source_line "
+            "from _landing_file"
         ),
         {"day": landing_file.day, "path": landing_file.path},
     )
-    rows = reader.execute(sa.text("select count(*) from _landing_file")).scalar_one()
-    reader.execute(sa.text("drop table _landing_file"))
-    if rows == 0:
-        raise LandingError(
-            f"landing file {landing_file.path} has a header but no rows; "
-            "leave the file out when there is nothing to land"
-        )
-    return rows
+    try:
+        for column in columns:
+            _check_column(reader, table, column)
+        if table == "user_event":
+            _check_event_days(reader)
+    finally:
+        reader.execute(sa.text(f"drop table if exists {TEXT_TABLE}"))
+        reader.execute(sa.text("drop table if exists _landing_file"))
 
 
 def _check_column(reader: Connection, table: str, column: LandingColumn) -> None:
@@ -143,7 +234,7 @@ def _check_column(reader: Connection, table: str, column: LandingColumn) -> None
         problem = f"is not a valid {column.cast_type.lower()}"
     bad = reader.execute(
         sa.text(
-            f"select source_file, source_line, {name} from {STAGE_TABLE} "
+            f"select source_file, source_line, {name} from {TEXT_TABLE} "
             f"where {name} is not null and {condition} "
             "order by source_file, source_line limit 1"
         )
@@ -158,7 +249,7 @@ def _check_column(reader: Connection, table: str, column: LandingColumn) -> None
 def _check_event_days(reader: Connection) -> None:
     bad = reader.execute(
         sa.text(
-            f"select source_file, source_line, datestamp, partition_date from {STAGE_TABLE} "
+            f"select source_file, source_line, datestamp, partition_date from {TEXT_TABLE} "
             "where datestamp is not null "
             "and cast(cast(datestamp as timestamp) as date) <> partition_date "
             "order by source_file, source_line limit 1"
@@ -171,15 +262,6 @@ def _check_event_days(reader: Connection) -> None:
         )
 
 
-def cast_staged_rows_sql(columns: list[LandingColumn]) -> str:
-    """SELECT over the staging table that yields the raw table's typed columns."""
-    casts = ", ".join(
-        f"cast({validate_identifier(column.name)} as {column.cast_type}) as {column.name}"
-        for column in columns
-    )
-    return f"select {casts}, partition_date, source_file from {STAGE_TABLE}"
-
-
 def delete_raw_window(connection: Connection, model: Model, first_day: date, end_day: date) -> None:
     connection.execute(
         sa.text(
@@ -190,46 +272,59 @@ def delete_raw_window(connection: Connection, model: Model, first_day: date, end
     )
 
 
-def _column_names(columns: list[LandingColumn]) -> str:
-    return ", ".join([column.name for column in columns] + list(BOOKKEEPING_COLUMNS))
-
-
-def replace_raw_window(
-    connection: Connection, model: Model, columns: list[LandingColumn], first_day: date, end_day: date
-) -> None:
-    """Delete the window of the raw table and insert the staged rows (both in DuckDB)."""
-    delete_raw_window(connection, model, first_day, end_day)
-    target = qualified(model.schema, model.name)
-    connection.execute(sa.text(f"insert into {target} ({_column_names(columns)}) {cast_staged_rows_sql(columns)}"))
-
-
-def copy_staged_rows_to_postgres(
-    reader: Connection,
+def replace_raw_window_in_duckdb(
     connection: Connection,
     model: Model,
     columns: list[LandingColumn],
+    files: list[LandingFile],
     first_day: date,
     end_day: date,
-) -> None:
-    """Delete the window in PostgreSQL and COPY the checked, typed rows staged in DuckDB."""
+) -> int:
+    """Delete the window of the raw table and load the files in its place (one transaction)."""
     delete_raw_window(connection, model, first_day, end_day)
-    with tempfile.TemporaryDirectory(prefix="elt-copy-") as folder:
-        export = Path(folder) / "rows.csv"
-        # The path is our own temporary file, not user input; COPY takes no parameters.
-        literal = str(export).replace("'", "''")
+    return load_landing_files(connection, model.qualified_name, model.name, columns, files, first_day, end_day)
+
+
+def replace_raw_window_in_postgres(
+    connection: Connection,
+    model: Model,
+    columns: list[LandingColumn],
+    files: list[LandingFile],
+    first_day: date,
+    end_day: date,
+) -> int:
+    """Load and check the files in an in-memory DuckDB, then delete the window and COPY.
+
+    The delete and the COPY share the warehouse transaction, so a failure at any point
+    leaves the window's previous rows.
+    """
+    with Warehouse("duckdb:///:memory:").transaction() as reader:
+        definitions = ", ".join(f"{column.name} {column.cast_type}" for column in columns)
         reader.execute(
-            sa.text(f"copy ({cast_staged_rows_sql(columns)}) to '{literal}' (format csv, header true)")
+            sa.text(f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)")
         )
-        target = qualified(model.schema, model.name)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            with export.open("r", encoding="utf-8") as rows:
-                cursor.copy_expert(
-                    f"copy {target} ({_column_names(columns)}) from stdin with (format csv, header true)",
-                    rows,
-                )
-        finally:
-            cursor.close()
+        loaded = load_landing_files(reader, STAGE_TABLE, model.name, columns, files, first_day, end_day)
+        delete_raw_window(connection, model, first_day, end_day)
+        with tempfile.TemporaryDirectory(prefix="elt-copy-") as folder:
+            export = Path(folder) / "rows.csv"
+            # The path is our own temporary file, not user input; COPY takes no parameters.
+            literal = str(export).replace("'", "''")
+            reader.execute(sa.text(f"copy {STAGE_TABLE} to '{literal}' (format csv, header true)"))
+            cursor = connection.connection.dbapi_connection.cursor()
+            try:
+                with export.open("r", encoding="utf-8") as rows:
+                    cursor.copy_expert(
+                        f"copy {model.qualified_name} ({_column_names(columns)}) "
+                        "from stdin with (format csv, header true)",
+                        rows,
+                    )
+            finally:
+                cursor.close()
+    return loaded
+
+
+def _column_names(columns: list[LandingColumn]) -> str:
+    return ", ".join([column.name for column in columns] + list(BOOKKEEPING_COLUMNS))
 
 
 _CAST_TYPES = {
