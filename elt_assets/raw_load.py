@@ -184,6 +184,8 @@ def diagnose_file(table: str, columns: list[LandingColumn], landing_file: Landin
     It runs in its own in-memory DuckDB: the load's transaction may already be aborted.
     """
     with Warehouse("duckdb:///:memory:").transaction() as reader:
+        # Line numbers come from the order rows are read in, so keep that order here.
+        reader.execute(sa.text("set preserve_insertion_order = true"))
         _diagnose(reader, table, columns, landing_file)
 
 

@@ -6,6 +6,7 @@ because DuckDB allows a single writing process per file.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -37,6 +38,18 @@ def qualified(schema: str, table: str) -> str:
     return f"{validate_identifier(schema)}.{validate_identifier(table)}"
 
 
+def duckdb_config() -> dict[str, str]:
+    """DuckDB settings for every connection: a memory cap, beyond which DuckDB spills to disk.
+
+    Insertion order is not kept: no model depends on the physical order of rows, and
+    keeping it makes large inserts hold more in memory.
+    """
+    return {
+        "memory_limit": os.environ.get("ELT_DUCKDB_MEMORY_LIMIT", "1GB"),
+        "preserve_insertion_order": "false",
+    }
+
+
 @dataclass
 class Warehouse:
     """A SQLAlchemy URL and the engine built from it on first use."""
@@ -49,9 +62,12 @@ class Warehouse:
     def engine(self) -> Engine:
         if self._engine is None:
             url = sa.make_url(self.url)
-            if url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:"):
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            self._engine = sa.create_engine(url, poolclass=NullPool)
+            connect_args = {}
+            if url.get_backend_name() == "duckdb":
+                if url.database not in (None, "", ":memory:"):
+                    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                connect_args = {"config": duckdb_config()}
+            self._engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
         return self._engine
 
     @property
