@@ -5,12 +5,13 @@ import dagster as dg
 from elt_assets.assets.analytics import analytics_assets
 from elt_assets.assets.core import core_assets
 from elt_assets.assets.raw import raw_assets
+from elt_assets.assets.readout import ab_test_readout
 from elt_assets.assets.staging import staging_assets
 from elt_assets.jobs import elt_job
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *staging_assets, *core_assets, *analytics_assets],
+    assets=[*raw_assets, *staging_assets, *core_assets, *analytics_assets, ab_test_readout],
     jobs=[elt_job],
     resources={
         "warehouse": warehouse_from_env(),

@@ -17,6 +17,7 @@ EXPECTED_KEYS = {
     ("core", "fact_user_event"),
     ("core", "dim_user"),
     ("analytics", "analytics_variant_user_daily"),
+    ("analytics", "ab_test_readout"),
 }
 
 
