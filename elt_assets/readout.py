@@ -13,10 +13,13 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+if TYPE_CHECKING:
+    import pandas as pd
+
+# scipy and statsmodels are imported where they are used: they add a second to the start
+# of every process that loads the code location, and only this asset needs them.
 
 ALPHA = 0.05
 # A sample ratio mismatch is flagged only on strong evidence: the split is checked every
@@ -65,6 +68,8 @@ def readout(per_user: pd.DataFrame) -> list[MetricRow]:
 
 
 def _sample_ratio(control_users: int, test_users: int) -> MetricRow:
+    from scipy import stats
+
     p_value = float(stats.chisquare([control_users, test_users]).pvalue)
     return MetricRow(
         "users", control_users, test_users, test_users / control_users - 1, None, None, p_value, p_value < SRM_ALPHA
@@ -72,6 +77,8 @@ def _sample_ratio(control_users: int, test_users: int) -> MetricRow:
 
 
 def _proportion(metric: str, hits_c: float, total_c: float, hits_t: float, total_t: float) -> MetricRow:
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
     rate_c, rate_t = hits_c / total_c, hits_t / total_t
     if hits_c == 0 or hits_t == 0:
         return MetricRow(metric, rate_c, rate_t, None, None, None, None, None)
@@ -83,6 +90,8 @@ def _proportion(metric: str, hits_c: float, total_c: float, hits_t: float, total
 
 
 def _mean_difference(metric: str, control: pd.Series, test: pd.Series) -> MetricRow:
+    from scipy import stats
+
     mean_c, mean_t = float(control.mean()), float(test.mean())
     if mean_c == 0 or len(control) < 2 or len(test) < 2:
         return MetricRow(metric, mean_c, mean_t, None, None, None, None, None)
@@ -103,6 +112,8 @@ def _mean_difference(metric: str, control: pd.Series, test: pd.Series) -> Metric
 def ctr_chart_markdown(daily: pd.DataFrame, title: str) -> str:
     """A PNG line chart of daily click-through rate per variant, as a markdown image."""
     import matplotlib
+
+    import pandas as pd
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
