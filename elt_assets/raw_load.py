@@ -14,7 +14,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from elt_assets.landing import LandingError, LandingFile, landing_files_for_day
+from elt_assets.landing import LandingError, LandingFile, LandingZone, landing_files_for_day
 from elt_assets.models import Model
 from elt_assets.partitions import days_in
 from elt_assets.warehouse import Column, qualified, validate_identifier
@@ -39,7 +39,7 @@ def landing_columns(table_columns: list[Column]) -> list[LandingColumn]:
     return [_landing_column(column) for column in table_columns if column.name not in BOOKKEEPING_COLUMNS]
 
 
-def files_for_window(root: str, table: str, first_day: date, end_day: date) -> list[LandingFile]:
+def files_for_window(root: str | LandingZone, table: str, first_day: date, end_day: date) -> list[LandingFile]:
     """Every ready landing file of the window; raises if a required day has none."""
     files: list[LandingFile] = []
     for day in days_in(first_day, end_day):
@@ -90,7 +90,7 @@ def _stage_one_file(reader: Connection, table: str, names: list[str], landing_fi
         )
     else:
         scan = "read_parquet(:path)"
-    params = {"path": landing_file.path}
+    params = {"path": landing_file.local_path}
     try:
         reader.execute(sa.text(f"create or replace temp table _landing_file as select * from {scan}"), params)
     except sa.exc.DBAPIError as error:
