@@ -114,7 +114,7 @@ class LandingZone(ABC):
         """The files with a local copy to read from (local files are their own copy)."""
         return files
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a zone without local copies has nothing to remove
         """Remove whatever local copies this zone made."""
 
     def __enter__(self) -> LandingZone:
@@ -206,7 +206,8 @@ class S3LandingZone(LandingZone):
             target = Path(self._download_dir) / landing_file.table / landing_file.name
             target.parent.mkdir(parents=True, exist_ok=True)
             key = landing_file.path[len(f"s3://{self.bucket}/") :]
-            self._call(f"download {landing_file.path}", self.client.download_file, self.bucket, key, str(target))
+            download = self.client.download_file
+            self._call(f"download {landing_file.path}", download, self.bucket, key, str(target))
             localized.append(replace(landing_file, local_copy=str(target)))
         return localized
 
@@ -237,7 +238,8 @@ class S3LandingZone(LandingZone):
 
     def _list(self, key_prefix: str) -> Iterable[dict[str, Any]]:
         def list_all() -> list[dict[str, Any]]:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=key_prefix)
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=key_prefix)
             return [item for page in pages for item in page.get("Contents", [])]
 
         return self._call(f"list s3://{self.bucket}/{key_prefix}", list_all)

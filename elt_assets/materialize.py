@@ -190,8 +190,9 @@ def _run_landing(
     warehouse: Warehouse, registry: Registry, model: Model, first_day: date, end_day: date, root: str | LandingZone
 ) -> ModelRun:
     run = ModelRun(model, first_day, end_day)
+    files = raw_load.files_for_window(root, model.name, first_day, end_day)
     # DuckDB reads local files only: files on S3 are read from local copies.
-    files = as_landing_zone(root).localize(raw_load.files_for_window(root, model.name, first_day, end_day))
+    files = as_landing_zone(root).localize(files)
     ddl = model.sql_path.read_text(encoding="utf-8")
     with warehouse.transaction() as connection:
         ensure_schema(connection, model.schema)

@@ -50,7 +50,7 @@ def read_cursor(cursor: str | None) -> Digests:
         return {}
     state = json.loads(cursor)
     if state.get("version") != CURSOR_VERSION:
-        raise ValueError(f"landing sensor cursor has version {state.get('version')}, expected {CURSOR_VERSION}")
+        raise ValueError(f"cursor version {state.get('version')} is not {CURSOR_VERSION}")
     return {
         table: {date.fromisoformat(day): digest for day, digest in days.items()}
         for table, days in state["landed"].items()

@@ -11,10 +11,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
-import pytest
 
 # Dummy credentials: the server accepts any, and they keep boto3 off the machine's own.
 TEST_CREDENTIALS = {
@@ -43,9 +43,13 @@ def wait_for_port(port: int, process: subprocess.Popen, deadline_seconds: float 
     raise RuntimeError(f"the S3 test server did not listen on 127.0.0.1:{port} within {deadline_seconds}s")
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The endpoint URL of a moto S3 server on 127.0.0.1, stopped after the session."""
+@contextmanager
+def running_s3_server() -> Iterator[str]:
+    """Run moto's S3 server on a free port of 127.0.0.1; yields its endpoint URL.
+
+    Sets dummy AWS credentials in the environment while it runs, and stops the server
+    (and restores the environment) on the way out.
+    """
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="elt-test-s3-"))
     saved = {name: os.environ.get(name) for name in TEST_CREDENTIALS}

@@ -17,8 +17,16 @@ from elt_assets.landing import (
     landing_files_for_day,
 )
 from elt_assets.resources import LandingZoneResource, WarehouseResource
-from elt_assets_tests.s3_server import free_port, new_bucket, s3_endpoint, upload_tree  # noqa: F401
+from elt_assets_tests.s3_server import free_port, new_bucket, running_s3_server, upload_tree
 from elt_assets_tests.support import copy_sample, rows
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on 127.0.0.1 for this module's tests."""
+    with running_s3_server() as endpoint:
+        yield endpoint
+
 
 
 def test_temporary_hidden_and_marker_files_are_not_ready():

@@ -25,7 +25,8 @@ def test_days_outside_the_partitions_are_left_for_later_with_a_note():
     plan = plan_loads(landed, {}, first_day=FIRST, last_day=LAST)
     assert spans(plan) == [(1, 3)]
     assert any("2023-05-31: user_variant ignored: before the first partition" in note for note in plan.notes)
-    assert any("2023-07-01: user_event, user_variant waits: the day is not over" in note for note in plan.notes)
+    waits = "2023-07-01: user_event, user_variant waits: the day is not over"
+    assert any(waits in note for note in plan.notes)
     assert date(2023, 7, 1) not in plan.seen["user_event"]
 
 
@@ -65,6 +66,6 @@ def test_run_keys_follow_the_fingerprints_behind_the_work():
     rewritten = plan_loads(landed, seen, first_day=FIRST, last_day=LAST)
     # Same ranges and selections, but the replay of later days has a new cause: new keys.
     assert spans(rewritten) == spans(first)
-    assert all(a.run_key != b.run_key for a, b in zip(first.runs, rewritten.runs))
+    assert all(a.run_key != b.run_key for a, b in zip(first.runs, rewritten.runs, strict=True))
     assert first.runs[1].run_key.startswith("landing:2023-06-05..2023-06-10:")
     assert first.runs[0].last + timedelta(days=1) == first.runs[1].first

@@ -120,7 +120,9 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def _partitions_materialized(instance: dg.DagsterInstance, keys: list[dg.AssetKey], days: tuple[str, ...], since: float) -> bool:
+def _partitions_materialized(
+    instance: dg.DagsterInstance, keys: list[dg.AssetKey], days: tuple[str, ...], since: float
+) -> bool:
     for key in keys:
         for day in days:
             records = instance.fetch_materializations(
@@ -221,7 +223,9 @@ def test_the_daemon_loads_landed_days_and_late_files(daemon):
     late_lag = time.time() - late
     assert updated[0][1] == counts[0][1] + 1 and updated[0][2] == 1
     assert updated[1][1] == counts[1][1]
-    day_two_user = f"select count(*) from core.dim_user where as_of_date = '{DAYS[1]}' and user_id = {LATE_USER}"
+    day_two_user = (
+        f"select count(*) from core.dim_user where as_of_date = '{DAYS[1]}' and user_id = {LATE_USER}"
+    )
     assert _query(warehouse, day_two_user) == [(1,)], "day 2 was rebuilt after the late change set"
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "landing_zone_sensor"}))
     # One run for the two new days, then day 1 reloaded and day 2 rebuilt (more if the

@@ -15,13 +15,22 @@ from elt_assets.definitions import defs
 from elt_assets.generator import generate_landing
 from elt_assets.landing import LandingError
 from elt_assets.resources import LandingZoneResource
-from elt_assets.sensors import landing_zone_sensor
-from elt_assets_tests.s3_server import free_port, new_bucket, s3_client, s3_endpoint, upload_tree  # noqa: F401
+from elt_assets.sensors import RANGE_END_TAG, RANGE_START_TAG, landing_zone_sensor
+from elt_assets_tests.s3_server import free_port, new_bucket, running_s3_server, s3_client, upload_tree
 from elt_assets_tests.support import copy_sample, elt_definitions, run_elt, warehouse_digest
 
 EVERY_ASSET = sorted(key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys())
 LATE_EVENTS = "user_id,datestamp,item_id,clicked,purchased,paidamount\n1,{day},9001,1,0,0\n"
 LATE_ASSIGNMENT = "user_id,variant_id\n90001,test\n"
+LATE_ATTRIBUTES = "user_id,age,gender,updated_at\n{user},55+,other,{day} 10:00:00\n"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on 127.0.0.1 for this module's tests."""
+    with running_s3_server() as endpoint:
+        yield endpoint
+
 
 
 class LocalLanding:
@@ -67,7 +76,9 @@ class S3Landing:
 
     def rename(self, old: str, new: str) -> None:
         self.client.copy_object(
-            Bucket=self.bucket, Key=f"landing/{new}", CopySource={"Bucket": self.bucket, "Key": f"landing/{old}"}
+            Bucket=self.bucket,
+            Key=f"landing/{new}",
+            CopySource={"Bucket": self.bucket, "Key": f"landing/{old}"},
         )
         self.client.delete_object(Bucket=self.bucket, Key=f"landing/{old}")
 
@@ -102,7 +113,7 @@ def tick(instance, zone, cursor=None) -> dg.SensorResult:
 
 def ranges(result: dg.SensorResult) -> list[tuple[str, str]]:
     return [
-        (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"])
+        (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG])
         for request in result.run_requests
     ]
 
@@ -225,7 +236,8 @@ def test_late_parts_on_many_days_become_a_bounded_number_of_runs(instance, sampl
     first = tick(instance, sample_zone)
     for day in ("2023-06-02", "2023-06-04", "2023-06-07", "2023-06-09", "2023-06-12"):
         sample_zone.put(f"user_event/{day}/part-late.csv", LATE_EVENTS.format(day=day))
-    sample_zone.put("user_metadata/2023-06-11/part-late.csv", "user_id,age,gender,updated_at\n5,55+,other,2023-06-11 10:00:00\n")
+    late_attributes = LATE_ATTRIBUTES.format(user=5, day="2023-06-11")
+    sample_zone.put("user_metadata/2023-06-11/part-late.csv", late_attributes)
     late = tick(instance, sample_zone, first.cursor)
     assert 1 <= len(late.run_requests) <= 3
     covered = set()
@@ -268,7 +280,8 @@ def test_an_unreachable_s3_landing_zone_fails_the_tick_with_a_clear_message(inst
         root="s3://landing/incoming", s3=S3Resource(endpoint_url=endpoint, max_attempts=1)
     )
     with dg.build_sensor_context(instance=instance, resources={"landing_zone": unreachable}) as context:
-        with pytest.raises(LandingError, match=rf"cannot list s3://landing/incoming/user_event/ at {endpoint}"):
+        expected = rf"cannot list s3://landing/incoming/user_event/ at {endpoint}"
+        with pytest.raises(LandingError, match=expected):
             landing_zone_sensor(context)
 
 
@@ -280,7 +293,9 @@ def test_a_day_whose_load_failed_is_not_rebuilt_on(instance, tmp_path):
     first = tick(instance, zone)
     # The day's load fails for real, and the instance records it.
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    failed = run_elt(landing, url, "2023-06-12", selection="raw_data/user_event", instance=instance, raise_on_error=False)
+    failed = run_elt(
+        landing, url, "2023-06-12", selection="raw_data/user_event", instance=instance, raise_on_error=False
+    )
     assert not failed.success
     zone.put("user_variant/2023-06-09/part-late.csv", LATE_ASSIGNMENT)
     late = tick(instance, zone, first.cursor)
@@ -315,7 +330,7 @@ def test_running_the_requested_runs_in_order_equals_a_full_rebuild(instance, tmp
     before = warehouse_digest(url)
     # User 1 moves to another age bucket on 2023-06-03, and the change lands late: dim_user
     # and the analytics of every day from then on must show it.
-    zone.put("user_metadata/2023-06-03/part-late.csv", "user_id,age,gender,updated_at\n1,55+,other,2023-06-03 10:00:00\n")
+    zone.put("user_metadata/2023-06-03/part-late.csv", LATE_ATTRIBUTES.format(user=1, day="2023-06-03"))
     late = tick(instance, zone, first.cursor)
     assert ranges(late) == [("2023-06-03", "2023-06-03"), ("2023-06-04", "2023-06-14")]
     for request in late.run_requests:
