@@ -10,7 +10,8 @@ build downstream partitions as soon as any parent updated, one partition at a ti
 
 Runs are requested in date order and carry the tag `elt/warehouse`, which the instance's
 run queue limits to one run at a time, first in first out: a later range reads the
-dimensions an earlier one writes, so they must not overlap or swap.
+dimensions an earlier one writes, so they must not overlap or swap. (The sensor daemon
+submits a tick's runs in order unless `sensors: num_submit_workers` is set; leave it unset.)
 """
 
 from __future__ import annotations
