@@ -1,18 +1,18 @@
-"""The code location: assets, jobs and resources, assembled."""
+"""The code location: assets, jobs, sensors, schedules and resources, assembled."""
 
 import dagster as dg
 
-from elt_assets.assets.analytics import analytics_assets
-from elt_assets.assets.core import core_assets
-from elt_assets.assets.raw import raw_assets
-from elt_assets.assets.readout import ab_test_readout
-from elt_assets.assets.staging import staging_assets
+from elt_assets.assets import warehouse_assets
 from elt_assets.jobs import elt_job
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
+from elt_assets.schedules import elt_daily_schedule
+from elt_assets.sensors import landing_zone_sensor
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *staging_assets, *core_assets, *analytics_assets, ab_test_readout],
+    assets=warehouse_assets,
     jobs=[elt_job],
+    sensors=[landing_zone_sensor],
+    schedules=[elt_daily_schedule],
     resources={
         "warehouse": warehouse_from_env(),
         "landing_zone": landing_zone_from_env(),

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from elt_assets import raw_load
+from elt_assets.landing import LandingZone, as_landing_zone
 from elt_assets.metadata import relation_metadata, window_filter
 from elt_assets.models import Model, Registry
 from elt_assets.settings import start_date
@@ -68,7 +69,7 @@ def run_model(
     model: Model,
     first_day: date,
     end_day: date,
-    landing_root: str | None = None,
+    landing_root: str | LandingZone | None = None,
 ) -> ModelRun:
     """Build the model's rows for [first_day, end_day) and report what was written."""
     check_window(model, first_day, end_day)
@@ -207,10 +208,12 @@ def _ephemeral_metadata(connection: Connection, model: Model, sql: str, window: 
 
 
 def _run_landing(
-    warehouse: Warehouse, registry: Registry, model: Model, first_day: date, end_day: date, root: str
+    warehouse: Warehouse, registry: Registry, model: Model, first_day: date, end_day: date, root: str | LandingZone
 ) -> ModelRun:
     run = ModelRun(model, first_day, end_day)
     files = raw_load.files_for_window(root, model.name, first_day, end_day)
+    # DuckDB reads local files only: files on S3 are read from local copies.
+    files = as_landing_zone(root).localize(files)
     ddl = model.sql_path.read_text(encoding="utf-8")
     with warehouse.transaction() as connection:
         ensure_schema(connection, model.schema)

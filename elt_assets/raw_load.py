@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from elt_assets.landing import LandingError, LandingFile, landing_files_for_day
+from elt_assets.landing import LandingError, LandingFile, LandingZone, landing_files_for_day
 from elt_assets.models import Model
 from elt_assets.partitions import days_in
 from elt_assets.warehouse import Column, Warehouse, qualified, validate_identifier
@@ -43,7 +43,7 @@ def landing_columns(table_columns: list[Column]) -> list[LandingColumn]:
     return [_landing_column(column) for column in table_columns if column.name not in BOOKKEEPING_COLUMNS]
 
 
-def files_for_window(root: str, table: str, first_day: date, end_day: date) -> list[LandingFile]:
+def files_for_window(root: str | LandingZone, table: str, first_day: date, end_day: date) -> list[LandingFile]:
     """Every ready landing file of the window; raises if a required day has none."""
     files: list[LandingFile] = []
     for day in days_in(first_day, end_day):
@@ -78,6 +78,7 @@ def load_landing_files(
         _check_file_shape(reader, table, names, landing_file)
         try:
             reader.execute(sa.text(_typed_insert_sql(target, columns, landing_file)), {
+                "local_path": landing_file.local_path,
                 "path": landing_file.path,
                 "day": landing_file.day,
             })
@@ -92,12 +93,12 @@ def _typed_insert_sql(target: str, columns: list[LandingColumn], landing_file: L
     if landing_file.format == "csv":
         types = ", ".join(f"'{column.name}': '{column.cast_type}'" for column in columns)
         scan = (
-            "read_csv(:path, header = true, delim = ',', quote = '\"', strict_mode = true, "
+            "read_csv(:local_path, header = true, delim = ',', quote = '\"', strict_mode = true, "
             f"columns = {{{types}}})"
         )
         selected = names
     else:
-        scan = "read_parquet(:path)"
+        scan = "read_parquet(:local_path)"
         selected = ", ".join(f"cast({column.name} as {column.cast_type})" for column in columns)
     return (
         f"insert into {target} ({names}, partition_date, source_file) "
@@ -110,13 +111,13 @@ def _check_file_shape(reader: Connection, table: str, names: list[str], landing_
     if landing_file.size == 0:
         raise LandingError(f"landing file {landing_file.path} is empty (0 bytes)")
     if landing_file.format == "csv":
-        with open(landing_file.path, newline="", encoding="utf-8", errors="replace") as handle:
+        with open(landing_file.local_path, newline="", encoding="utf-8", errors="replace") as handle:
             found = [name.strip() for name in next(csv.reader(handle), [])]
     else:
         try:
             described = reader.execute(
                 sa.text("select column_name from (describe select * from read_parquet(:path))"),
-                {"path": landing_file.path},
+                {"path": landing_file.local_path},
             )
             found = [row[0] for row in described]
         except sa.exc.DBAPIError as error:
@@ -199,7 +200,7 @@ def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], land
         scan = "read_parquet(:path)"
     try:
         reader.execute(sa.text(f"create or replace temp table _landing_file as select * from {scan}"), {
-            "path": landing_file.path
+            "path": landing_file.local_path
         })
     except sa.exc.DBAPIError as error:
         raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
+from elt_assets.landing import LandingZone, LocalLandingZone, S3LandingZone
 from elt_assets.settings import default_warehouse_url, landing_dir
 from elt_assets.warehouse import Warehouse
 
@@ -21,9 +25,23 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class LandingZoneResource(dg.ConfigurableResource):
-    """The folder raw files land in: <root>/<table>/<YYYY-MM-DD>.csv or a day folder."""
+    """Where raw files land: a local folder or s3://bucket/prefix, laid out as
+    <root>/<table>/<YYYY-MM-DD>.csv or a day folder of part files."""
 
     root: str
+    # S3 roots are read through dagster-aws's resource; credentials come from the usual
+    # AWS chain (environment, profile, instance role), never from this config.
+    s3: S3Resource | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[LandingZone]:
+        """The landing zone; local copies of S3 files are removed when the block ends."""
+        if not self.root.startswith("s3://"):
+            yield LocalLandingZone(self.root)
+            return
+        s3 = self.s3 or S3Resource()
+        with S3LandingZone(self.root, s3.get_client, endpoint=s3.endpoint_url) as zone:
+            yield zone
 
 
 def warehouse_from_env() -> WarehouseResource:
@@ -34,7 +52,17 @@ def warehouse_from_env() -> WarehouseResource:
     return WarehouseResource(url=default_warehouse_url())
 
 
+def s3_from_env() -> S3Resource:
+    """dagster-aws's S3 resource: endpoint and region from ELT_S3_ENDPOINT_URL / ELT_S3_REGION."""
+    settings = {}
+    if os.environ.get("ELT_S3_ENDPOINT_URL"):
+        settings["endpoint_url"] = dg.EnvVar("ELT_S3_ENDPOINT_URL")
+    if os.environ.get("ELT_S3_REGION"):
+        settings["region_name"] = dg.EnvVar("ELT_S3_REGION")
+    return S3Resource(**settings)
+
+
 def landing_zone_from_env() -> LandingZoneResource:
     if os.environ.get("ELT_LANDING_DIR"):
-        return LandingZoneResource(root=dg.EnvVar("ELT_LANDING_DIR"))
-    return LandingZoneResource(root=landing_dir())
+        return LandingZoneResource(root=dg.EnvVar("ELT_LANDING_DIR"), s3=s3_from_env())
+    return LandingZoneResource(root=landing_dir(), s3=s3_from_env())

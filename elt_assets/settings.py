@@ -36,3 +36,34 @@ def landing_dir() -> str:
 def default_warehouse_url() -> str:
     """The embedded default warehouse: a DuckDB file under data/ in the project."""
     return f"duckdb:///{PROJECT_ROOT / 'data' / 'warehouse.duckdb'}"
+
+
+def _int_setting(name: str, default: int, minimum: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError as error:
+        raise ValueError(f"{name}={value!r} is not a whole number") from error
+    if number < minimum:
+        raise ValueError(f"{name}={number} is below the minimum of {minimum}")
+    return number
+
+
+def landing_sensor_interval_seconds() -> int:
+    """Seconds between two looks at the landing zone: ELT_LANDING_SENSOR_INTERVAL_SECONDS, else 60."""
+    return _int_setting("ELT_LANDING_SENSOR_INTERVAL_SECONDS", 60, 1)
+
+
+def landing_sensor_max_runs() -> int:
+    """Runs one sensor tick may request at most: ELT_LANDING_SENSOR_MAX_RUNS, else 3."""
+    return _int_setting("ELT_LANDING_SENSOR_MAX_RUNS", 3, 1)
+
+
+def landing_sensor_starts_running() -> bool:
+    """Whether the landing sensor runs without being turned on: ELT_LANDING_SENSOR_DEFAULT_STATUS."""
+    value = os.environ.get("ELT_LANDING_SENSOR_DEFAULT_STATUS", "stopped").strip().lower()
+    if value not in ("running", "stopped"):
+        raise ValueError(f"ELT_LANDING_SENSOR_DEFAULT_STATUS={value!r} is neither 'running' nor 'stopped'")
+    return value == "running"

@@ -50,9 +50,8 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         landing_zone: LandingZoneResource,
     ) -> dg.MaterializeResult:
         first_day, end_day = window_days(context.partition_time_window)
-        run = run_model(
-            warehouse.warehouse(), models, model, first_day, end_day, landing_root=landing_zone.root
-        )
+        with landing_zone.open() as zone:
+            run = run_model(warehouse.warehouse(), models, model, first_day, end_day, landing_root=zone)
         context.log.info(
             f"{model.qualified_name} ({model.materialization}): {run.row_count} rows "
             f"for [{first_day}, {end_day})"
