@@ -1,16 +1,20 @@
-"""The code location: assets, jobs and resources, assembled."""
+"""The code location: assets, checks, jobs and resources, assembled."""
 
 import dagster as dg
 
 from elt_assets.assets.analytics import analytics_assets
 from elt_assets.assets.core import core_assets
+from elt_assets.assets.landing import landing_specs
 from elt_assets.assets.raw import raw_assets
 from elt_assets.assets.staging import staging_assets
+from elt_assets.checks import build_standalone_checks
+from elt_assets.freshness import build_freshness_checks
 from elt_assets.jobs import elt_job
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 
 defs = dg.Definitions(
-    assets=[*raw_assets, *staging_assets, *core_assets, *analytics_assets],
+    assets=[*landing_specs, *raw_assets, *staging_assets, *core_assets, *analytics_assets],
+    asset_checks=[*build_standalone_checks(), *build_freshness_checks()],
     jobs=[elt_job],
     resources={
         "warehouse": warehouse_from_env(),
