@@ -1,26 +1,42 @@
-"""What each kind of data test asserts: the query that returns its failing rows.
+"""What each kind of data test asserts: its arguments, its words, its failing rows.
 
-A test is a query whose rows are the failures, as in dbt: zero rows means it passed.
-Every query here is built from identifiers that were validated when the schema file was
-read, binds its values as parameters, and runs unchanged on DuckDB and PostgreSQL.
-Two kinds compute their verdict in Python from a small aggregate (the row-count band and
-the sample ratio test); their failing rows are the days that failed.
+A row-level test is a query whose rows are the failures, as in dbt: zero rows means it
+passed. Every query here is built from identifiers that were validated when the schema
+file was read, binds its values as parameters, and runs unchanged on DuckDB and
+PostgreSQL. The tests over days (row-count band, sample ratio) are in check_stats.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from elt_assets.metadata import markdown_table
-from elt_assets.partitions import days_in
-
 SAMPLE_ROWS = 5
+# Arguments each kind needs, besides the optional severity, scope and name.
+REQUIRED_ARGS = {
+    "not_null": ("column",),
+    "unique": ("columns",),
+    "accepted_values": ("column", "values"),
+    "accepted_range": ("column",),
+    "column_pair_at_most": ("column_a", "column_b"),
+    "relationships": ("column", "to", "field"),
+    "one_current_version": ("key",),
+    "no_overlapping_versions": ("key",),
+    "row_count_band": (),
+    "sample_ratio": ("column", "key"),
+}
+KINDS = tuple(REQUIRED_ARGS)
+# What an argument left out means.
+DEFAULT_ARGS = {
+    "row_count_band": {"lookback_days": 7, "min_ratio": 0.5, "max_ratio": 2.0},
+    "sample_ratio": {"expected": {"control": 0.5, "test": 0.5}, "p_value_threshold": 0.001},
+    "one_current_version": {"current_column": "is_current"},
+    "no_overlapping_versions": {"valid_from": "valid_from", "valid_to": "valid_to"},
+}
 
 
 @dataclass(frozen=True)
@@ -44,18 +60,58 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def describe(kind: str, a: Mapping[str, Any]) -> str:
+    """What a test asserts, in words, for the UI."""
+    match kind:
+        case "not_null":
+            return f"{a['column']} is never NULL"
+        case "unique":
+            return f"({', '.join(a['columns'])}) identifies one row"
+        case "accepted_values":
+            return f"{a['column']} is one of {', '.join(map(str, a['values']))}"
+        case "accepted_range":
+            equal = "=" if a.get("inclusive", True) else ""
+            bounds = [
+                f"{a['column']} {operator} {a[bound]}"
+                for bound, operator in (("min_value", ">" + equal), ("max_value", "<" + equal))
+                if a.get(bound) is not None
+            ]
+            return " and ".join(bounds)
+        case "column_pair_at_most":
+            return f"{a['column_a']} <= {a['column_b']}"
+        case "relationships":
+            day = " on the same day" if a.get("same_day") else ""
+            return f"every {a['column']} has a row in {a['to_relation']} ({a['field']}){day}"
+        case "one_current_version":
+            return f"exactly one row per {a['key']} has {a['current_column']} true"
+        case "no_overlapping_versions":
+            return f"the [{a['valid_from']}, {a['valid_to']}) windows of a {a['key']} do not overlap"
+        case "row_count_band":
+            return (
+                f"each day's row count is within {a['min_ratio']}x..{a['max_ratio']}x of the "
+                f"average of the {a['lookback_days']} days before"
+            )
+        case "sample_ratio":
+            split = "/".join(f"{weight:g}" for weight in a["expected"].values())
+            return (
+                f"each day's distinct {a['key']} per {a['column']} ({'/'.join(a['expected'])}) "
+                f"fit a {split} split (chi-square p >= {a['p_value_threshold']})"
+            )
+    raise ValueError(f"unknown test kind {kind!r}")
+
+
 def failing_rows_query(kind: str, args: Mapping[str, Any], target: Target) -> tuple[str, dict[str, Any]]:
     """The SQL (and its parameters) returning the rows that fail a row-level test."""
     return _QUERIES[kind](args, target)
 
 
-def evaluate(connection: Connection, kind: str, args: Mapping[str, Any], target: Target) -> Outcome:
-    """Run a test against the target and return its failing rows."""
-    if kind in _EVALUATORS:
-        return _EVALUATORS[kind](connection, args, target)
+def evaluate_rows(connection: Connection, kind: str, args: Mapping[str, Any], target: Target) -> Outcome:
+    """Run a row-level test against the target: how many rows fail, and a few of them."""
     sql, params = failing_rows_query(kind, args, target)
     params = {**target.params, **params}
     failing = connection.execute(sa.text(f"select count(*) from (\n{sql}\n) as failures"), params).scalar_one()
+    if not failing:
+        return Outcome(0, [], [], sql, params)  # most tests pass: skip the second query
     sample = connection.execute(
         sa.text(f"select * from (\n{sql}\n) as failures order by 1 limit {SAMPLE_ROWS}"), params
     )
@@ -161,102 +217,3 @@ _QUERIES: dict[str, Callable[[Mapping[str, Any], Target], tuple[str, dict[str, A
     "one_current_version": _one_current_version,
     "no_overlapping_versions": _no_overlapping_versions,
 }
-
-
-# ------------------------------------------------------------------ tests over days
-
-
-def _window_days(target: Target) -> list[date]:
-    return days_in(target.params["window_start"], target.params["window_end"])
-
-
-def _row_count_band(connection: Connection, args: Mapping[str, Any], target: Target) -> Outcome:
-    """Each day's row count against the average of the trailing days that have rows."""
-    column, lookback = args["day_column"], int(args["lookback_days"])
-    params = {
-        "history_start": target.params["window_start"] - timedelta(days=lookback),
-        "window_end": target.params["window_end"],
-    }
-    sql = (
-        f"select cast({column} as date) as day, count(*) as day_rows\nfrom {target.relation}\n"
-        f"where {column} >= :history_start and {column} < :window_end\n"
-        f"group by cast({column} as date)"
-    )
-    counts = {_as_date(day): int(rows) for day, rows in connection.execute(sa.text(sql), params)}
-    failures, checked = [], []
-    for day in _window_days(target):
-        history = [counts[past] for past in days_in(day - timedelta(days=lookback), day) if counts.get(past)]
-        if not history:
-            continue  # the first day(s): nothing to compare with
-        average = sum(history) / len(history)
-        ratio = counts.get(day, 0) / average
-        row = (day.isoformat(), counts.get(day, 0), round(average, 1), round(ratio, 3))
-        checked.append(row)
-        if not args["min_ratio"] <= ratio <= args["max_ratio"]:
-            failures.append(row)
-    columns = ["day", "rows", "trailing_average", "ratio"]
-    return Outcome(
-        failing_rows=len(failures),
-        columns=columns,
-        sample=failures[:SAMPLE_ROWS],
-        sql=sql,
-        params=params,
-        details={"days_compared": len(checked), "by_day": markdown_table(columns, checked)},
-    )
-
-
-def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Target) -> Outcome:
-    """Chi-square goodness of fit of each day's distinct keys per variant to the planned split."""
-    from scipy.stats import chisquare  # scipy takes a while to import; only this test needs it
-
-    column, key, day_column = args["column"], args["key"], args["day_column"]
-    split: dict[str, float] = args["expected"]
-    params = {f"variant_{index}": value for index, value in enumerate(split)}
-    placeholders = ", ".join(f":{name}" for name in params)
-    sql = (
-        f"select cast({day_column} as date) as day, {column} as variant, count(distinct {key}) as keys\n"
-        f"from {target.relation}\nwhere {target.predicate}\n    and {column} in ({placeholders})\n"
-        f"group by cast({day_column} as date), {column}"
-    )
-    params = {**target.params, **params}
-    observed: dict[date, dict[str, int]] = {}
-    for day, variant, keys in connection.execute(sa.text(sql), params):
-        observed.setdefault(_as_date(day), {})[variant] = int(keys)
-    total_weight = sum(split.values())
-    failures, tested, p_values = [], [], []
-    for day in sorted(observed):
-        counts = [observed[day].get(variant, 0) for variant in split]
-        total = sum(counts)
-        expected = [total * weight / total_weight for weight in split.values()]
-        if min(expected) < 5:
-            continue  # too few keys for the chi-square approximation to mean anything
-        statistic, p_value = chisquare(counts, f_exp=expected)
-        p_values.append(float(p_value))
-        row = (day.isoformat(), *counts, round(float(statistic), 2), float(f"{p_value:.3g}"))
-        tested.append(row)
-        if p_value < args["p_value_threshold"]:
-            failures.append(row)
-    columns = ["day", *split, "chi_square", "p_value"]
-    details: dict[str, Any] = {"days_tested": len(p_values), "by_day": markdown_table(columns, tested)}
-    if p_values:
-        details["min_p_value"] = min(p_values)
-    return Outcome(
-        failing_rows=len(failures),
-        columns=columns,
-        sample=failures[:SAMPLE_ROWS],
-        sql=sql,
-        params=params,
-        details=details,
-    )
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
-
-
-_EVALUATORS: dict[str, Callable[[Connection, Mapping[str, Any], Target], Outcome]] = {
-    "row_count_band": _row_count_band,
-    "sample_ratio": _sample_ratio,
-}
-
-KINDS = tuple(_QUERIES) + tuple(_EVALUATORS)

@@ -23,7 +23,16 @@ from typing import Any
 import dagster as dg
 from sqlalchemy.engine import Connection
 
-from elt_assets.check_kinds import KINDS, Outcome, Target, evaluate
+from elt_assets import check_stats
+from elt_assets.check_kinds import (
+    DEFAULT_ARGS,
+    KINDS,
+    REQUIRED_ARGS,
+    Outcome,
+    Target,
+    describe,
+    evaluate_rows,
+)
 from elt_assets.compile_sql import render_literals
 from elt_assets.metadata import markdown_table, window_filter, window_text
 from elt_assets.models import Model, Registry, registry
@@ -34,21 +43,11 @@ from elt_assets.warehouse import Warehouse, validate_identifier
 SEVERITIES = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 SCOPES = ("window", "table")
 # Arguments that name columns of the model under test (validated), and those that name the test.
-_COLUMN_ARGS = ("column", "columns", "column_a", "column_b", "key", "current_column", "valid_from", "valid_to", "day_column")
+_COLUMN_ARGS = (
+    "column", "columns", "column_a", "column_b", "key",
+    "current_column", "valid_from", "valid_to", "day_column",
+)
 _NAME_ARGS = ("column", "columns", "column_a", "column_b", "key")
-# Arguments every kind needs, besides the optional severity, scope and name.
-_REQUIRED = {
-    "not_null": ("column",),
-    "unique": ("columns",),
-    "accepted_values": ("column", "values"),
-    "accepted_range": ("column",),
-    "column_pair_at_most": ("column_a", "column_b"),
-    "relationships": ("column", "to", "field"),
-    "one_current_version": ("key",),
-    "no_overlapping_versions": ("key",),
-    "row_count_band": (),
-    "sample_ratio": ("column", "key"),
-}
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,8 @@ class DataTest:
 
     @property
     def description(self) -> str:
-        return f"{describe(self)} ({self.severity}{', whole table' if self.scope == 'table' else ''})"
+        scope = ", whole table" if self.scope == "table" else ""
+        return f"{describe(self.kind, self.args)} ({self.severity}{scope})"
 
     def spec(self) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
@@ -92,47 +92,6 @@ class DataTest:
             additional_deps=[self.args["to_key"]] if self.kind == "relationships" else None,
             metadata={"kind": self.kind, "severity": self.severity, "scope": self.scope},
         )
-
-
-def describe(test: DataTest) -> str:
-    """What the test asserts, in words, for the UI."""
-    a = test.args
-    match test.kind:
-        case "not_null":
-            return f"{a['column']} is never NULL"
-        case "unique":
-            return f"({', '.join(a['columns'])}) identifies one row"
-        case "accepted_values":
-            return f"{a['column']} is one of {', '.join(map(str, a['values']))}"
-        case "accepted_range":
-            equal = "=" if a.get("inclusive", True) else ""
-            bounds = [
-                f"{a['column']} {operator} {a[bound]}"
-                for bound, operator in (("min_value", ">" + equal), ("max_value", "<" + equal))
-                if a.get(bound) is not None
-            ]
-            return " and ".join(bounds)
-        case "column_pair_at_most":
-            return f"{a['column_a']} <= {a['column_b']}"
-        case "relationships":
-            day = " on the same day" if a.get("same_day") else ""
-            return f"every {a['column']} has a row in {a['to_relation']} ({a['field']}){day}"
-        case "one_current_version":
-            return f"exactly one row per {a['key']} has {a['current_column']} true"
-        case "no_overlapping_versions":
-            return f"the [{a['valid_from']}, {a['valid_to']}) windows of a {a['key']} do not overlap"
-        case "row_count_band":
-            return (
-                f"each day's row count is within {a['min_ratio']}x..{a['max_ratio']}x of the "
-                f"average of the {a['lookback_days']} days before"
-            )
-        case "sample_ratio":
-            split = "/".join(f"{weight:g}" for weight in a["expected"].values())
-            return (
-                f"each day's distinct {a['key']} per {a['column']} ({'/'.join(a['expected'])}) "
-                f"fit a {split} split (chi-square p >= {a['p_value_threshold']})"
-            )
-    raise ValueError(f"unknown test kind {test.kind!r}")
 
 
 # ------------------------------------------------------------------ reading the schema files
@@ -167,10 +126,18 @@ def _resolve(model: Model, raw: dict[str, Any], models: Registry) -> DataTest:
         raise ValueError(f"{where}: severity must be error or warn, scope window or table")
     if kind == "unique" and "column" in raw and "columns" not in raw:
         raw["columns"] = [raw.pop("column")]  # a column's unique test
-    missing = [arg for arg in _REQUIRED[kind] if arg not in raw]
+    missing = [arg for arg in REQUIRED_ARGS[kind] if arg not in raw]
     if missing:
         raise ValueError(f"{where}: {kind} needs {', '.join(missing)}")
     args = _defaults(kind, model, raw, models, where)
+    if kind == "accepted_values" and not (isinstance(args["values"], list) and args["values"]):
+        raise ValueError(f"{where}: values must be a non-empty list")
+    if kind == "accepted_range" and args.get("min_value") is None and args.get("max_value") is None:
+        raise ValueError(f"{where}: accepted_range needs min_value, max_value or both")
+    if kind == "sample_ratio" and not (
+        isinstance(args["expected"], dict) and all(weight > 0 for weight in args["expected"].values())
+    ):
+        raise ValueError(f"{where}: expected maps each variant to its positive share")
     for column in _columns(args):
         if validate_identifier(column) not in model.columns:
             raise ValueError(f"{where}: {model.qualified_name} has no column {column!r}")
@@ -183,21 +150,9 @@ def _resolve(model: Model, raw: dict[str, Any], models: Registry) -> DataTest:
 
 
 def _defaults(kind: str, model: Model, raw: dict[str, Any], models: Registry, where: str) -> dict[str, Any]:
-    args = dict(raw)
-    if kind in ("row_count_band", "sample_ratio"):
+    args = {**DEFAULT_ARGS.get(kind, {}), **raw}
+    if kind in check_stats.EVALUATORS:
         args.setdefault("day_column", model.partition_column)
-    if kind == "row_count_band":
-        args.setdefault("lookback_days", 7)
-        args.setdefault("min_ratio", 0.5)
-        args.setdefault("max_ratio", 2.0)
-    if kind == "sample_ratio":
-        args.setdefault("expected", {"control": 0.5, "test": 0.5})
-        args.setdefault("p_value_threshold", 0.001)
-    if kind == "one_current_version":
-        args.setdefault("current_column", "is_current")
-    if kind == "no_overlapping_versions":
-        args.setdefault("valid_from", "valid_from")
-        args.setdefault("valid_to", "valid_to")
     if kind == "relationships":
         parent = models[args["to"]]
         if args["field"] not in parent.columns:
@@ -233,7 +188,10 @@ def evaluate_test(connection: Connection, test: DataTest, first_day: date, end_d
         predicate="1 = 1" if whole_table else window_filter(test.model.partition_column),
         params={"window_start": first_day, "window_end": end_day},
     )
-    outcome = evaluate(connection, test.kind, test.args, target)
+    if test.kind in check_stats.EVALUATORS:
+        outcome = check_stats.EVALUATORS[test.kind](connection, test.args, target)
+    else:
+        outcome = evaluate_rows(connection, test.kind, test.args, target)
     return _result(test, outcome, "whole table" if whole_table else window_text(first_day, end_day))
 
 
@@ -247,8 +205,10 @@ def evaluate_model_tests(
     """The results of the model's in-step tests that the run selected."""
     tests = [
         test
-        for test in model_tests(model, registry())
-        if test.in_model_step and (selected is None or test.check_key in selected)
+        for test in all_tests()
+        if test.model.name == model.name
+        and test.in_model_step
+        and (selected is None or test.check_key in selected)
     ]
     if not tests:
         return []
@@ -259,7 +219,7 @@ def evaluate_model_tests(
 
 def in_step_check_specs(model: Model) -> list[dg.AssetCheckSpec]:
     """The check specs the model's asset declares and evaluates in its own step."""
-    return [test.spec() for test in model_tests(model, registry()) if test.in_model_step]
+    return [test.spec() for test in all_tests() if test.model.name == model.name and test.in_model_step]
 
 
 def _result(test: DataTest, outcome: Outcome, scope_text: str) -> dg.AssetCheckResult:
@@ -282,7 +242,7 @@ def _result(test: DataTest, outcome: Outcome, scope_text: str) -> dg.AssetCheckR
         asset_key=test.asset_key,
         passed=passed,
         severity=SEVERITIES[test.severity],
-        description=f"{verdict} in {scope_text}: {describe(test)}",
+        description=f"{verdict} in {scope_text}: {describe(test.kind, test.args)}",
         metadata=metadata,
     )
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from elt_assets.check_kinds import Target, evaluate
+from elt_assets.check_kinds import Target, evaluate_rows
 from elt_assets.checks import all_tests, model_tests
 from elt_assets.definitions import defs
 from elt_assets.generator import generate_landing
@@ -96,8 +96,9 @@ def test_bad_events_fail_the_fact_checks_and_stop_the_days_analytics(built_until
         "1,2023-06-05,999,1,1,-5",  # a negative amount paid
         "1,2023-06-05,998,2,0,0",  # clicked is neither 0 nor 1
     )
+    instance = dg.DagsterInstance.ephemeral()
 
-    result = run_elt(landing, url, DAY, raise_on_error=False)
+    result = run_elt(landing, url, DAY, instance=instance, raise_on_error=False)
 
     assert not result.success
     assert failed(result) == {
@@ -116,8 +117,12 @@ def test_bad_events_fail_the_fact_checks_and_stop_the_days_analytics(built_until
     assert "core/dim_user" in materialized(result)
     assert ANALYTICS not in materialized(result)
     assert rows(url, "analytics.analytics_variant_user_daily", f"where datestamp >= '{DAY}'") == []
+    # What the run's page shows: the step's error names the checks, the log says what
+    # happened to the window.
     message = failure_message(result)
     assert "4 blocking asset checks failed" in message and "unique_user_id_datestamp_item_id" in message
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("was written, but its checks" in text and "not_null_user_id (1 failing rows)" in text for text in logged)
 
 
 def test_an_event_of_an_unassigned_user_fails_the_relationship_and_stops_analytics(built_until_day):
@@ -232,7 +237,7 @@ def _failures(kind: str, args: dict, table_sql: str) -> int:
     with engine.connect() as connection:
         connection.execute(sa.text(f"create table t as {table_sql}"))
         target = Target("t", "1 = 1", {})
-        return evaluate(connection, kind, args, target).failing_rows
+        return evaluate_rows(connection, kind, args, target).failing_rows
 
 
 def test_versions_starting_at_the_same_moment_overlap():

@@ -75,10 +75,22 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(metadata=run.metadata)
         # The write is committed; the tests read what the window now holds, as dbt build
-        # tests a model after building it.
-        yield from evaluate_model_tests(
+        # tests a model after building it. Dagster fails the step after the last result if
+        # a blocking check failed, so nothing downstream of this window runs.
+        results = evaluate_model_tests(
             warehouse.warehouse(), model, first_day, end_day, set(context.selected_asset_check_keys)
         )
+        blocking = [
+            f"{result.check_name} ({result.metadata['failing_rows'].value} failing rows)"
+            for result in results
+            if not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if blocking:
+            context.log.error(
+                f"{model.qualified_name} for [{first_day}, {end_day}) was written, but its checks "
+                f"{', '.join(blocking)} failed: its downstream assets are not built in this run"
+            )
+        yield from results
 
     return _model_asset
 
