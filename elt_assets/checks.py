@@ -84,6 +84,7 @@ class DataTest:
         return f"{describe(self.kind, self.args)} ({self.severity}{scope})"
 
     def spec(self) -> dg.AssetCheckSpec:
+        """The check as Dagster declares it: blocking exactly when the severity is error."""
         return dg.AssetCheckSpec(
             name=self.name,
             asset=self.asset_key,

@@ -14,6 +14,7 @@ LANDING_GROUP = "landing"
 
 
 def landing_key(model: Model) -> dg.AssetKey:
+    """[landing, <table>]: the landing files of a raw table."""
     return dg.AssetKey([LANDING_GROUP, model.name])
 
 
