@@ -13,6 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from elt_assets import generator
+from elt_assets.compile_sql import compile_models
+from elt_assets.models import registry
 from elt_assets.settings import (
     PROJECT_ROOT,
     SAMPLE_FIRST_DAY,
@@ -133,6 +135,43 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window(args: argparse.Namespace) -> tuple[date, date]:
+    """The [first, end) days of --partition DAY or --partition-range FIRST...LAST."""
+    if args.partition:
+        first = last = date.fromisoformat(args.partition)
+    else:
+        first_text, separator, last_text = args.partition_range.partition("...")
+        if not separator:
+            raise ValueError(f"--partition-range takes FIRST...LAST, not {args.partition_range!r}")
+        first, last = date.fromisoformat(first_text), date.fromisoformat(last_text)
+    if last < first:
+        raise ValueError(f"the range {first}...{last} ends before it starts")
+    return first, date.fromordinal(last.toordinal() + 1)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    try:
+        first, end = _window(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    try:
+        compiled = compile_models(url, registry(), args.models or None, first, end, landing_dir())
+    except (KeyError, ValueError) as error:
+        print(f"error: {error.args[0] if error.args else error}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        print("\n".join(text for _model, text in compiled), end="")
+        return 0
+    for model, text in compiled:
+        path = Path(args.out) / model.schema / f"{model.name}.sql"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(path)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elt-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +192,22 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--first-day", type=date.fromisoformat, default=SAMPLE_FIRST_DAY)
     summary.add_argument("--last-day", type=date.fromisoformat, default=SAMPLE_LAST_DAY)
     summary.set_defaults(handler=_summary)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="print the SQL each model would run for a window, without running it",
+        description=(
+            "Write the statements each model's materialization would execute for the window "
+            "on the configured warehouse (ELT_WAREHOUSE_URL), with the window as literals, "
+            "in build order. The output runs unchanged in the warehouse."
+        ),
+    )
+    compile_.add_argument("models", nargs="*", help="models to compile (default: all), e.g. fact_user_event")
+    window = compile_.add_mutually_exclusive_group(required=True)
+    window.add_argument("--partition", help="one day, YYYY-MM-DD")
+    window.add_argument("--partition-range", help="FIRST...LAST, both days included")
+    compile_.add_argument("--out", help="write <out>/<schema>/<model>.sql instead of printing")
+    compile_.set_defaults(handler=_compile)
 
     generate = commands.add_parser(
         "generate", help="write synthetic landing files at any scale", add_help=False

@@ -1,15 +1,19 @@
-"""The code location: assets, jobs, sensors, schedules and resources, assembled."""
+"""The code location: assets, checks, jobs, sensors, schedules and resources, assembled."""
 
 import dagster as dg
 
 from elt_assets.assets import warehouse_assets
+from elt_assets.assets.landing import landing_specs
+from elt_assets.checks import build_standalone_checks
+from elt_assets.freshness import build_freshness_checks
 from elt_assets.jobs import elt_job
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 from elt_assets.schedules import elt_daily_schedule
 from elt_assets.sensors import landing_zone_sensor
 
 defs = dg.Definitions(
-    assets=warehouse_assets,
+    assets=[*landing_specs, *warehouse_assets],
+    asset_checks=[*build_standalone_checks(), *build_freshness_checks()],
     jobs=[elt_job],
     sensors=[landing_zone_sensor],
     schedules=[elt_daily_schedule],

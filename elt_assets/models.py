@@ -46,6 +46,11 @@ class Model:
     metrics: tuple[str, ...] = ()
     unique_key: str | None = None
     owners: tuple[str, ...] = ()
+    # Data tests as written in the schema file, one mapping per test: {"kind": ..., args}.
+    # Column-level tests carry their column; elt_assets.checks turns them into checks.
+    tests: tuple[dict, ...] = ()
+    # For landing models: where the files come from (path pattern, formats).
+    source: dict = field(default_factory=dict)
 
     @property
     def qualified_name(self) -> str:
@@ -94,9 +99,13 @@ class Registry:
     def in_layer(self, schema: str) -> list[Model]:
         return [model for model in self.models.values() if model.schema == schema]
 
-    def render(self, model: Model) -> RenderedSql:
-        """The model's SQL with refs resolved; ephemeral upstream models become CTEs."""
-        return self._render(model)
+    def render(self, model: Model, inline_ephemeral: bool = True) -> RenderedSql:
+        """The model's SQL with refs resolved; ephemeral upstream models become CTEs.
+
+        With inline_ephemeral=False, a ref to an ephemeral model names it like a table,
+        which is what lineage wants (the text does not run then).
+        """
+        return self._render(model, inline_ephemeral=inline_ephemeral)
 
     def render_metric(self, model: Model, metric: str) -> RenderedSql:
         return self._render(model, path=model.metric_path(metric))
@@ -170,9 +179,11 @@ def load_registry(sql_dir: Path = SQL_DIR) -> Registry:
     for schema in LAYERS:
         spec_path = sql_dir / schema / "_models.yml"
         spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-        default = spec.get("defaults", {}).get("materialization", LAYER_DEFAULTS[schema])
+        defaults = spec.get("defaults") or {}
+        default = defaults.get("materialization", LAYER_DEFAULTS[schema])
         for name, settings in (spec.get("models") or {}).items():
             settings = settings or {}
+            columns = settings.get("columns") or {}
             model = Model(
                 schema=validate_identifier(schema),
                 name=validate_identifier(name),
@@ -180,16 +191,48 @@ def load_registry(sql_dir: Path = SQL_DIR) -> Registry:
                 description=(settings.get("description") or "").strip(),
                 partition_column=settings.get("partition_column"),
                 columns={
-                    validate_identifier(column): (text or "").strip()
-                    for column, text in (settings.get("columns") or {}).items()
+                    validate_identifier(column): _column_description(value)
+                    for column, value in columns.items()
                 },
                 metrics=tuple(settings.get("metrics") or ()),
                 unique_key=settings.get("unique_key"),
-                owners=tuple(settings.get("owners") or ()),
+                owners=tuple(settings.get("owners") or defaults.get("owners") or ()),
+                tests=_tests(settings.get("tests"), None, spec_path, name)
+                + tuple(
+                    test
+                    for column, value in columns.items()
+                    if isinstance(value, dict)
+                    for test in _tests(value.get("tests"), column, spec_path, name)
+                ),
+                source=dict(settings.get("source") or {}),
             )
             _check_model(model, spec_path)
             models.append(model)
     return Registry(models)
+
+
+def _column_description(value: str | dict | None) -> str:
+    """A column is `name: description`, or `name: {description: ..., tests: [...]}`."""
+    if isinstance(value, dict):
+        value = value.get("description")
+    return (value or "").strip()
+
+
+def _tests(entries: list | None, column: str | None, spec_path: Path, model: str) -> tuple[dict, ...]:
+    """Schema-file tests as {"kind": ..., **args}: `- not_null` or `- unique: {columns: [...]}`."""
+    tests = []
+    for entry in entries or ():
+        if isinstance(entry, str):
+            kind, args = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            kind, args = next(iter(entry.items()))
+            args = dict(args or {})
+        else:
+            raise ValueError(f"{spec_path}: model {model}: a test is a name or a one-key mapping, not {entry!r}")
+        if column is not None:
+            args.setdefault("column", column)
+        tests.append({"kind": kind, **args})
+    return tuple(tests)
 
 
 def _check_model(model: Model, spec_path: Path) -> None:

@@ -35,9 +35,10 @@ def copy_sample(target: Path) -> Path:
 
 
 def elt_definitions(landing: Path, warehouse_url: str) -> dg.Definitions:
-    """The project's assets with resources pointing at the test's folder and warehouse."""
+    """The project's assets and checks with resources pointing at the test's folder and warehouse."""
     return dg.Definitions(
         assets=list(defs.assets),
+        asset_checks=list(defs.asset_checks),
         resources={
             "warehouse": WarehouseResource(url=warehouse_url, lock_timeout_seconds=30),
             "landing_zone": LandingZoneResource(root=str(landing)),

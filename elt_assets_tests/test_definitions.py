@@ -26,13 +26,26 @@ def test_definitions_load():
 
 
 def test_every_model_is_an_asset_keyed_by_schema_and_table():
-    keys = {tuple(key.path) for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    keys = {tuple(key.path) for key in defs.resolve_asset_graph().materializable_asset_keys}
     assert keys == EXPECTED_KEYS
+
+
+def test_the_landing_files_are_external_assets_upstream_of_the_raw_tables():
+    graph = defs.resolve_asset_graph()
+    external = set(graph.get_all_asset_keys()) - set(graph.materializable_asset_keys)
+    assert {tuple(key.path) for key in external} == {
+        ("landing", "user_event"),
+        ("landing", "user_variant"),
+        ("landing", "user_metadata"),
+    }
+    for table in ("user_event", "user_variant", "user_metadata"):
+        parents = graph.get(dg.AssetKey(["raw_data", table])).parent_keys
+        assert parents == {dg.AssetKey(["landing", table])}
 
 
 def test_every_asset_is_daily_partitioned_with_a_single_run_backfill():
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    for key in graph.materializable_asset_keys:
         node = graph.get(key)
         assert node.partitions_def == daily_partitions, key
         assert node.backfill_policy == dg.BackfillPolicy.single_run(), key

@@ -19,7 +19,7 @@ from elt_assets.sensors import RANGE_END_TAG, RANGE_START_TAG, landing_zone_sens
 from elt_assets_tests.s3_server import free_port, new_bucket, running_s3_server, s3_client, upload_tree
 from elt_assets_tests.support import copy_sample, elt_definitions, run_elt, warehouse_digest
 
-EVERY_ASSET = sorted(key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys())
+EVERY_ASSET = sorted(key.to_user_string() for key in defs.resolve_asset_graph().materializable_asset_keys)
 LATE_EVENTS = "user_id,datestamp,item_id,clicked,purchased,paidamount\n1,{day},9001,1,0,0\n"
 LATE_ASSIGNMENT = "user_id,variant_id\n90001,test\n"
 LATE_ATTRIBUTES = "user_id,age,gender,updated_at\n{user},55+,other,{day} 10:00:00\n"

@@ -1,8 +1,13 @@
 """One Dagster asset per model of the registry; the SQL decides what the asset does."""
 
+from collections.abc import Iterator
 
 import dagster as dg
 
+from elt_assets.assets.landing import landing_key, raw_column_lineage
+from elt_assets.checks import evaluate_model_tests, in_step_check_specs
+from elt_assets.freshness import raw_freshness_policy
+from elt_assets.lineage import column_lineage
 from elt_assets.materialize import run_model
 from elt_assets.models import Model, registry
 from elt_assets.partitions import daily_partitions, single_run_backfill, window_days
@@ -19,9 +24,17 @@ KIND_BY_MATERIALIZATION = {
 
 
 def build_model_asset(model: Model) -> dg.AssetsDefinition:
-    """A daily-partitioned asset keyed [schema, table] that runs the model for its window."""
+    """A daily-partitioned asset keyed [schema, table] that runs the model for its window.
+
+    Its data tests run in the same step, after the write; a failing blocking test fails
+    the step, so this run builds nothing downstream of it.
+    """
     models = registry()
     deps = [dg.AssetKey([upstream.schema, upstream.name]) for upstream in models.upstream(model)]
+    landing = model.materialization == "landing"
+    if landing and model.source:
+        deps.append(landing_key(model))
+    lineage = raw_column_lineage(model) if landing and model.source else column_lineage(model.name)
 
     @dg.asset(
         key=[model.schema, model.name],
@@ -33,6 +46,8 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         backfill_policy=single_run_backfill,
         owners=list(model.owners) or None,
         tags={"materialization": model.materialization},
+        check_specs=in_step_check_specs(model),
+        freshness_policy=raw_freshness_policy() if landing else None,
         metadata={
             "sql_file": dg.MetadataValue.path(str(model.sql_path)),
             "partition_column": model.partition_column or "",
@@ -42,13 +57,14 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
                     for name, text in model.columns.items()
                 ]
             ),
+            **({"dagster/column_lineage": lineage} if lineage else {}),
         },
     )
     def _model_asset(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         landing_zone: LandingZoneResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         first_day, end_day = window_days(context.partition_time_window)
         with landing_zone.open() as zone:
             run = run_model(warehouse.warehouse(), models, model, first_day, end_day, landing_root=zone)
@@ -56,7 +72,24 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
             f"{model.qualified_name} ({model.materialization}): {run.row_count} rows "
             f"for [{first_day}, {end_day})"
         )
-        return dg.MaterializeResult(metadata=run.metadata)
+        yield dg.MaterializeResult(metadata=run.metadata)
+        # The write is committed; the tests read what the window now holds, as dbt build
+        # tests a model after building it. Dagster fails the step after the last result if
+        # a blocking check failed, so nothing downstream of this window runs.
+        results = evaluate_model_tests(
+            warehouse.warehouse(), model, first_day, end_day, set(context.selected_asset_check_keys)
+        )
+        blocking = [
+            f"{result.check_name} ({result.metadata['failing_rows'].value} failing rows)"
+            for result in results
+            if not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if blocking:
+            context.log.error(
+                f"{model.qualified_name} for [{first_day}, {end_day}) was written, but its checks "
+                f"{', '.join(blocking)} failed: its downstream assets are not built in this run"
+            )
+        yield from results
 
     return _model_asset
 

@@ -17,6 +17,7 @@ READOUT = Model(
     name="ab_test_readout",
     materialization="table",
     partition_column="as_of_date",
+    owners=("team:analytics",),
     description=(
         "One row per day and metric: the experiment's result with every user and event seen "
         "up to the end of that day (users, impressions, click-through rate, purchase "
@@ -44,6 +45,7 @@ COLUMNS = list(READOUT.columns)
     deps=[dg.AssetKey(["analytics", "analytics_variant_user_daily"])],
     description=READOUT.description,
     group_name="analytics",
+    owners=list(READOUT.owners),
     kinds={"python", "sql", "table"},
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
