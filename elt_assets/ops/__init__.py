@@ -1,0 +1,1 @@
+"""Operations: log cleanup, metadata backup and restore, health checks, failed-run alerts."""
