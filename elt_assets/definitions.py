@@ -7,6 +7,7 @@ from elt_assets.assets.core import core_assets
 from elt_assets.assets.raw import raw_assets
 from elt_assets.assets.staging import staging_assets
 from elt_assets.jobs import elt_job
+from elt_assets.ops import ops_defs
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 
 defs = dg.Definitions(
@@ -20,3 +21,6 @@ defs = dg.Definitions(
     # file, and a process per step would add seconds of start-up to every run.
     executor=dg.in_process_executor,
 )
+
+# Maintenance jobs, their schedules and the failed-run sensor (elt_assets/ops/).
+defs = dg.Definitions.merge(defs, ops_defs)
