@@ -7,7 +7,7 @@ from elt_assets.assets.core import core_assets
 from elt_assets.assets.raw import raw_assets
 from elt_assets.assets.staging import staging_assets
 from elt_assets.jobs import elt_job
-from elt_assets.ops import ops_defs
+from elt_assets.ops import operations_definitions
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 
 defs = dg.Definitions(
@@ -23,4 +23,4 @@ defs = dg.Definitions(
 )
 
 # Maintenance jobs, their schedules and the failed-run sensor (elt_assets/ops/).
-defs = dg.Definitions.merge(defs, ops_defs)
+defs = dg.Definitions.merge(defs, operations_definitions())

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from elt_assets import cli
-from elt_assets.ops.health import health_check_job
+from elt_assets.ops.health import check_code_location, health_check_job
 from elt_assets.resources import WarehouseResource
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.ops_fixtures import sqlite_home
@@ -155,3 +155,11 @@ def test_health_without_an_instance_fails_cleanly(capsys, monkeypatch):
     document = json.loads(capsys.readouterr().out)
     assert document["ok"] is False
     assert document["checks"][0]["detail"] == "DAGSTER_HOME is not set: point it at the instance's folder"
+
+
+def test_a_module_dagster_would_refuse_fails_the_code_location_check(tmp_path, monkeypatch):
+    (tmp_path / "two_locations.py").write_text("import dagster as dg\na = dg.Definitions()\nb = dg.Definitions()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(dg.DagsterInvariantViolationError, match="more than one Definitions"):
+        check_code_location("two_locations")
+    assert check_code_location("elt_assets.definitions").ok

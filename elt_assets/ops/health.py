@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
 from elt_assets.resources import WarehouseResource
 from elt_assets.warehouse import Warehouse
@@ -115,9 +116,12 @@ def check_daemons(instance: dg.DagsterInstance, now: float, max_age: float) -> l
 
 def check_code_location(module_name: str) -> CheckResult:
     module = importlib.import_module(module_name)
-    defs = getattr(module, "defs", None)
+    # Find the Definitions the way `dagster dev` and the daemon do: that lookup refuses a
+    # module holding two Definitions objects, which a plain import would not notice.
+    targets = loadable_targets_from_loaded_module(module)
+    defs = targets[0].target_definition if len(targets) == 1 else None
     if not isinstance(defs, dg.Definitions):
-        return CheckResult("code location", False, f"{module_name} has no Definitions named defs")
+        return CheckResult("code location", False, f"{module_name} holds no single Definitions object")
     dg.Definitions.validate_loadable(defs)
     jobs = len(list(defs.resolve_all_job_defs()))
     assets = len(defs.resolve_asset_graph().get_all_asset_keys())
