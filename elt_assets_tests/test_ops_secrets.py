@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from elt_assets import cli
 from elt_assets.definitions import defs
 from elt_assets.resources import LandingZoneResource, WarehouseResource, warehouse_from_env
 from elt_assets.secrets import SecretError, apply_instance_secret, url_from_secret
+from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.ops_fixtures import aws_env, moto_endpoint, sqlite_home  # noqa: F401 (fixtures)
 from elt_assets_tests.pg_cluster import free_port
 from elt_assets_tests.support import rows
@@ -155,3 +159,16 @@ def test_commands_and_resources_read_the_secret_named_in_the_environment(
     assert apply_instance_secret(environment)
     assert environment["DAGSTER_PG_PASSWORD"] == "pg-secret" and environment["DAGSTER_PG_HOST"] == "other.internal"
     assert environment["DAGSTER_PG_PORT"] == "5432" and environment["DAGSTER_PG_DB"] == "dagster"
+
+
+def test_with_secrets_runs_a_command_with_the_instance_credentials(tmp_path, aws_env):
+    secret_id = _create_secret(aws_env, json.dumps({"password": "pg-secret-2", "dbname": "dagster_prod"}))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_PG_")}
+    environment.update(ELT_DAGSTER_PG_SECRET_ID=secret_id, PYTHONPATH=str(PROJECT_ROOT))
+    completed = subprocess.run(
+        [sys.executable, "-m", "elt_assets.cli", "with-secrets", "--", sys.executable, "-c",
+         "import os; print(os.environ['DAGSTER_PG_DB'], len(os.environ['DAGSTER_PG_PASSWORD']))"],
+        env=environment, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split() == ["dagster_prod", str(len("pg-secret-2"))]

@@ -113,7 +113,8 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
             target = folder / relative
             _private_dir(target.parent)
             _private_file(target)
-            _sqlite_online_copy(source, target)
+            if not _sqlite_online_copy(source, target):
+                target.unlink()  # the run's file was deleted (cleanup) since it was listed
     for config_name, source in _config_files(layout.root).items():
         target = folder / "config" / config_name
         _private_dir(target.parent)
@@ -148,10 +149,17 @@ def _config_files(root: Path) -> dict[str, Path]:
     return found
 
 
-def _sqlite_online_copy(source: Path, target: Path) -> None:
+def _sqlite_online_copy(source: Path, target: Path) -> bool:
+    """Copy a live SQLite database; False if it no longer exists."""
     # The online backup API copies a consistent snapshot while runs keep writing; a plain
     # file copy of a database in WAL mode can miss or tear recent transactions.
-    origin = sqlite3.connect(source)
+    try:
+        # mode=rw: never create an empty database where a file has just been deleted.
+        origin = sqlite3.connect(f"{source.as_uri()}?mode=rw", uri=True)
+    except sqlite3.OperationalError:
+        if source.exists():
+            raise
+        return False
     try:
         copy = sqlite3.connect(target)
         try:
@@ -160,6 +168,7 @@ def _sqlite_online_copy(source: Path, target: Path) -> None:
             copy.close()
     finally:
         origin.close()
+    return True
 
 
 def sha256_of(path: Path) -> str:
