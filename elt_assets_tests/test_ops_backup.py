@@ -13,7 +13,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from elt_assets import cli
-from elt_assets.ops.backup import MANIFEST, back_up_instance, metadata_backup_job
+from elt_assets.ops.backup import back_up_instance, metadata_backup_job
+from elt_assets.ops.backup_files import MANIFEST
 from elt_assets.ops.restore import RestoreError, restore_backup
 from elt_assets_tests.ops_fixtures import (  # noqa: F401 (fixtures)
     FAKE_PG_PASSWORD,

@@ -10,7 +10,6 @@ rest by the server. The newest `keep` backups are kept.
 """
 
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,11 +22,11 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from elt_assets.ops.backup_files import BACKUP_PREFIX, MANIFEST, private_dir, private_file, prune_local, sha256_of
+from elt_assets.ops.backup_s3 import S3BackupTarget, resolved_s3_from_env
 from elt_assets.ops.instance_storage import StorageLayout, run_postgres_tool, storage_layout
 from elt_assets.settings import PROJECT_ROOT
 
-BACKUP_PREFIX = "dagster-backup-"
-MANIFEST = "manifest.json"
 SSE_CHOICES = ("", "AES256", "aws:kms")
 
 
@@ -43,21 +42,6 @@ class BackupResult:
 def default_destination(instance: dg.DagsterInstance) -> str:
     """ELT_BACKUP_DESTINATION, else backups/ under DAGSTER_HOME."""
     return os.environ.get("ELT_BACKUP_DESTINATION") or str(Path(instance.root_directory) / "backups")
-
-
-def s3_from_env() -> S3Resource:
-    """dagster-aws's S3 resource; endpoint and region from ELT_S3_ENDPOINT_URL / ELT_S3_REGION."""
-    settings = {}
-    if os.environ.get("ELT_S3_ENDPOINT_URL"):
-        settings["endpoint_url"] = dg.EnvVar("ELT_S3_ENDPOINT_URL")
-    if os.environ.get("ELT_S3_REGION"):
-        settings["region_name"] = dg.EnvVar("ELT_S3_REGION")
-    return S3Resource(**settings)
-
-
-def resolved_s3_from_env() -> S3Resource:
-    """The same resource with its EnvVars read now, for use outside a run (the CLI)."""
-    return s3_from_env().process_config_and_initialize()
 
 
 def back_up_instance(
@@ -86,7 +70,7 @@ def back_up_instance(
             removed = target.prune(keep)
         return BackupResult(location, manifest, removed)
     root = Path(destination).expanduser().resolve()
-    _private_dir(root)
+    private_dir(root)
     partial = root / f".{name}.partial"
     manifest = write_backup(layout, partial, name)
     final = root / name
@@ -96,14 +80,14 @@ def back_up_instance(
 
 def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
     """Copy the storage and config into folder and write its manifest; returns the manifest."""
-    _private_dir(folder)
+    private_dir(folder)
     databases = []
     if layout.kind == "postgres":
         for index, database in enumerate(layout.databases):
             relative = f"postgres/{index}-{database.name}.dump"
             target = folder / relative
-            _private_dir(target.parent)
-            _private_file(target)
+            private_dir(target.parent)
+            private_file(target)
             # Custom format: compressed, restorable object by object with pg_restore.
             run_postgres_tool("pg_dump", database, "--format=custom", "--no-owner", "--no-privileges", "--file", str(target))
             databases.append({**database.describe(), "file": relative})
@@ -111,14 +95,14 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
         for source in layout.sqlite_files():
             relative = f"sqlite/{source.relative_to(layout.root).as_posix()}"
             target = folder / relative
-            _private_dir(target.parent)
-            _private_file(target)
+            private_dir(target.parent)
+            private_file(target)
             if not _sqlite_online_copy(source, target):
                 target.unlink()  # the run's file was deleted (cleanup) since it was listed
     for config_name, source in _config_files(layout.root).items():
         target = folder / "config" / config_name
-        _private_dir(target.parent)
-        _private_file(target)
+        private_dir(target.parent)
+        private_file(target)
         shutil.copyfile(source, target)
     manifest = {
         "format": 1,
@@ -134,7 +118,7 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
         ],
     }
     manifest_path = folder / MANIFEST
-    _private_file(manifest_path)
+    private_file(manifest_path)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -169,102 +153,6 @@ def _sqlite_online_copy(source: Path, target: Path) -> bool:
     finally:
         origin.close()
     return True
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _private_dir(path: Path) -> None:
-    """Create path and any missing parents with mode 0700 (mkdir's parents ignore `mode`)."""
-    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700)
-        folder.chmod(0o700)
-    path.chmod(0o700)
-
-
-def _private_file(path: Path) -> None:
-    """Create path empty with mode 0600 before anything writes into it."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(descriptor)
-    path.chmod(0o600)
-
-
-def prune_local(root: Path, keep: int) -> list[str]:
-    """Delete all but the newest `keep` complete backups in root; returns the names removed."""
-    complete = sorted(
-        path for path in root.iterdir()
-        if path.is_dir() and path.name.startswith(BACKUP_PREFIX) and (path / MANIFEST).is_file()
-    )
-    doomed = complete[:-keep]
-    for path in doomed:
-        shutil.rmtree(path)
-    return [path.name for path in doomed]
-
-
-class S3BackupTarget:
-    """s3://bucket/prefix: uploads with server-side encryption, lists and prunes backups."""
-
-    def __init__(self, url: str, s3: S3Resource, server_side_encryption: str, kms_key_id: str | None):
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise ValueError(f"{url!r} names no bucket")
-        self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.client = s3.get_client()
-        self.extra_args: dict[str, str] = {}
-        if server_side_encryption:
-            self.extra_args["ServerSideEncryption"] = server_side_encryption
-        if server_side_encryption == "aws:kms" and kms_key_id:
-            self.extra_args["SSEKMSKeyId"] = kms_key_id
-
-    def upload(self, folder: Path, name: str) -> str:
-        files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name != MANIFEST)
-        # The manifest goes last: its presence marks the backup complete.
-        for path in [*files, folder / MANIFEST]:
-            key = f"{self.prefix}{name}/{path.relative_to(folder).as_posix()}"
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self.extra_args)
-        return f"s3://{self.bucket}/{self.prefix}{name}"
-
-    def backup_names(self) -> list[str]:
-        """Names of the complete backups under the prefix, oldest first."""
-        names = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + BACKUP_PREFIX):
-            for item in page.get("Contents", []):
-                name, _, rest = item["Key"][len(self.prefix):].partition("/")
-                if rest == MANIFEST:
-                    names.append(name)
-        return sorted(names)
-
-    def prune(self, keep: int) -> list[str]:
-        doomed = self.backup_names()[:-keep]
-        for name in doomed:
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{name}/"):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
-        return doomed
-
-    def download(self, name: str, folder: Path) -> None:
-        """Fetch one backup into folder (private, like a local backup)."""
-        _private_dir(folder)
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{name}/"):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(f"{self.prefix}{name}/"):]
-                target = folder / relative
-                if folder.resolve() not in target.resolve().parents:
-                    raise ValueError(f"refusing object key outside the backup: {item['Key']}")
-                _private_dir(target.parent)
-                _private_file(target)
-                self.client.download_file(self.bucket, item["Key"], str(target))
 
 
 class BackupConfig(dg.Config):

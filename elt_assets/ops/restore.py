@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from elt_assets.ops.backup import MANIFEST, S3BackupTarget, resolved_s3_from_env, sha256_of
+from elt_assets.ops.backup_files import MANIFEST, sha256_of
+from elt_assets.ops.backup_s3 import S3BackupTarget, resolved_s3_from_env
 from elt_assets.ops.instance_storage import (
     InstanceStorageError,
     instance_is_empty,
