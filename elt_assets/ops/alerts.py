@@ -4,7 +4,6 @@ The webhook URL itself is treated as a secret (chat webhooks carry their token i
 path): only its host is ever logged.
 """
 
-
 import json
 import os
 import urllib.error

@@ -9,7 +9,6 @@ Backups are private to their owner (0600 files, 0700 folders) and, on S3, encryp
 rest by the server. The newest `keep` backups are kept.
 """
 
-
 import json
 import os
 import shutil
@@ -72,7 +71,11 @@ def back_up_instance(
     root = Path(destination).expanduser().resolve()
     private_dir(root)
     partial = root / f".{name}.partial"
-    manifest = write_backup(layout, partial, name)
+    try:
+        manifest = write_backup(layout, partial, name)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     final = root / name
     os.replace(partial, final)
     return BackupResult(str(final), manifest, prune_local(root, keep))

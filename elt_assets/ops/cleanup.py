@@ -9,7 +9,6 @@ materialization of some asset partition, because the UI, sensors and partition s
 read it from there.
 """
 
-
 import logging
 import os
 import re
@@ -69,6 +68,8 @@ class CleanupReport:
             "compute_log_folders_deleted": dg.MetadataValue.int(self.compute_log_folders_deleted),
             "ticks_deleted": dg.MetadataValue.int(self.ticks_deleted),
             "bytes_freed": dg.MetadataValue.int(self.bytes_freed),
+            "compute_log_bytes": dg.MetadataValue.int(self.compute_log_bytes),
+            "event_log_file_bytes": dg.MetadataValue.int(self.event_log_file_bytes),
         }
 
     def summary(self) -> str:

@@ -7,7 +7,6 @@ heartbeat recently; the code location loads; the warehouse answers `select 1`; a
 newest analytics partition is within its freshness lag.
 """
 
-
 import importlib
 import os
 import time
