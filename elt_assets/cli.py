@@ -1,4 +1,4 @@
-"""The `elt-assets` command: sample data, the quick start, summaries and data generation."""
+"""The `elt-assets` command: sample data, the quick start, summaries, data generation, operations."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from elt_assets.settings import (
     landing_dir,
 )
 from elt_assets.metadata import markdown_table
+from elt_assets.ops.commands import add_operations_commands
 from elt_assets.warehouse import Warehouse, WarehouseError
 
 LOCAL_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
@@ -213,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
         "generate", help="write synthetic landing files at any scale", add_help=False
     )
     generate.set_defaults(handler=None)
+
+    add_operations_commands(commands)
     return parser
 
 

@@ -7,6 +7,7 @@ from elt_assets.assets.landing import landing_specs
 from elt_assets.checks import build_standalone_checks
 from elt_assets.freshness import build_freshness_checks
 from elt_assets.jobs import elt_job
+from elt_assets.ops import operations_definitions
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env
 from elt_assets.schedules import elt_daily_schedule
 from elt_assets.sensors import landing_zone_sensor
@@ -25,3 +26,6 @@ defs = dg.Definitions(
     # file, and a process per step would add seconds of start-up to every run.
     executor=dg.in_process_executor,
 )
+
+# Maintenance jobs, their schedules and the failed-run sensor (elt_assets/ops/).
+defs = dg.Definitions.merge(defs, operations_definitions())

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
+from dagster_aws.secretsmanager import SecretsManagerResource
 
 from elt_assets.landing import LandingZone, LocalLandingZone, S3LandingZone
+from elt_assets.secrets import WAREHOUSE_SECRET_ENV, resolve_warehouse_url, secrets_manager_from_env
 from elt_assets.settings import default_warehouse_url, landing_dir
 from elt_assets.warehouse import Warehouse
 
@@ -17,11 +19,16 @@ from elt_assets.warehouse import Warehouse
 class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse every model is built in (a SQLAlchemy URL)."""
 
-    url: str
+    url: str = ""
     lock_timeout_seconds: float = 600.0
+    # A Secrets Manager secret holding the URL, or the password for `url`. It is read when
+    # a step connects, so the credentials never enter run config or the UI.
+    secret_id: str | None = None
+    secrets_manager: SecretsManagerResource | None = None
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.url, lock_timeout_seconds=self.lock_timeout_seconds)
+        url = resolve_warehouse_url(self.url, self.secret_id, self.secrets_manager)
+        return Warehouse(url, lock_timeout_seconds=self.lock_timeout_seconds)
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -45,6 +52,12 @@ class LandingZoneResource(dg.ConfigurableResource):
 
 
 def warehouse_from_env() -> WarehouseResource:
+    if os.environ.get(WAREHOUSE_SECRET_ENV):
+        return WarehouseResource(
+            url=dg.EnvVar("ELT_WAREHOUSE_URL") if os.environ.get("ELT_WAREHOUSE_URL") else "",
+            secret_id=dg.EnvVar(WAREHOUSE_SECRET_ENV),
+            secrets_manager=secrets_manager_from_env(),
+        )
     # With ELT_WAREHOUSE_URL set, pass it as an EnvVar so that the UI shows the variable's
     # name, never a URL that may carry a password.
     if os.environ.get("ELT_WAREHOUSE_URL"):

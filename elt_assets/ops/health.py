@@ -1,0 +1,208 @@
+"""Health checks beyond the webserver's /server_info: storage, daemons, code, warehouse, data.
+
+Airflow's /health reports the metadata database and the scheduler's heartbeat. Here
+each check yields one line, `ok` or `FAIL` with a detail, for a person or a monitoring
+tool: the instance's storage answers; the sensor, scheduler and run-queue daemons sent a
+heartbeat recently; the code location loads; the warehouse answers `select 1`; and the
+newest analytics partition is within its freshness lag.
+"""
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
+
+from elt_assets.resources import WarehouseResource
+from elt_assets.warehouse import Warehouse
+
+MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR")
+FRESHNESS_TABLE = "analytics.analytics_variant_user_daily"
+DEFAULT_MODULE = "elt_assets.definitions"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its name, whether it passed, and what it saw."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def freshness_lag_hours() -> float:
+    """How old the newest complete analytics day may be: ELT_FRESHNESS_LAG_HOURS, else 36."""
+    return float(os.environ.get("ELT_FRESHNESS_LAG_HOURS") or 36)
+
+
+def heartbeat_max_age_seconds() -> float:
+    """Oldest acceptable daemon heartbeat: ELT_DAEMON_HEARTBEAT_MAX_AGE_SECONDS, else 120.
+
+    Daemons beat every 30 s; 120 s tolerates a slow iteration, not a dead process.
+    """
+    return float(os.environ.get("ELT_DAEMON_HEARTBEAT_MAX_AGE_SECONDS") or 120)
+
+
+def run_health_checks(
+    instance: dg.DagsterInstance,
+    open_warehouse: Callable[[], Warehouse],
+    now: datetime | None = None,
+    lag_hours: float | None = None,
+    heartbeat_max_age: float | None = None,
+    module_name: str | None = None,
+) -> list[CheckResult]:
+    """Every check, in order; a check that raises becomes a FAIL line with the error's first line.
+
+    open_warehouse is called inside the checks, so that a secret that cannot be read is a
+    failed check, not a crash. `now` is the time the data's freshness is judged at (the
+    sample data is from 2023); daemon heartbeats are always judged by the clock.
+    """
+    now = now or datetime.now(timezone.utc)
+    lag_hours = freshness_lag_hours() if lag_hours is None else lag_hours
+    heartbeat_max_age = heartbeat_max_age_seconds() if heartbeat_max_age is None else heartbeat_max_age
+    results = [_guarded("instance storage", lambda: check_storage(instance))]
+    try:
+        results += check_daemons(instance, time.time(), heartbeat_max_age)
+    except Exception as error:
+        results.append(CheckResult("daemons", False, _first_line(error)))
+    results.append(_guarded("code location", lambda: check_code_location(module_name or DEFAULT_MODULE)))
+    results.append(_guarded("warehouse", lambda: check_warehouse(open_warehouse())))
+    results.append(_guarded("freshness", lambda: check_freshness(open_warehouse(), now, lag_hours)))
+    return results
+
+
+def check_storage(instance: dg.DagsterInstance) -> CheckResult:
+    started = time.monotonic()
+    runs = instance.get_runs_count()
+    instance.get_runs(limit=1)
+    elapsed = (time.monotonic() - started) * 1000
+    kind = type(instance.run_storage).__name__
+    return CheckResult("instance storage", True, f"{kind} answered in {elapsed:.0f} ms, {runs} run(s)")
+
+
+def check_daemons(instance: dg.DagsterInstance, now: float, max_age: float) -> list[CheckResult]:
+    """One result per monitored daemon that the instance needs."""
+    required = set(instance.get_required_daemon_types())
+    heartbeats = instance.get_daemon_heartbeats()
+    results = []
+    for daemon in MONITORED_DAEMONS:
+        name = f"daemon {daemon}"
+        if daemon not in required:
+            results.append(CheckResult(name, True, "not used by this instance"))
+            continue
+        heartbeat = heartbeats.get(daemon)
+        if heartbeat is None:
+            results.append(CheckResult(name, False, "no heartbeat ever: is dagster-daemon running?"))
+            continue
+        age = now - heartbeat.timestamp
+        if age > max_age:
+            results.append(CheckResult(name, False, f"last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)"))
+        elif heartbeat.errors:
+            results.append(CheckResult(name, False, f"heartbeat with error: {_first_line(heartbeat.errors[0].message)}"))
+        else:
+            results.append(CheckResult(name, True, f"heartbeat {max(age, 0):.0f} s ago"))
+    return results
+
+
+def check_code_location(module_name: str) -> CheckResult:
+    module = importlib.import_module(module_name)
+    # Find the Definitions the way `dagster dev` and the daemon do: that lookup refuses a
+    # module holding two Definitions objects, which a plain import would not notice.
+    targets = loadable_targets_from_loaded_module(module)
+    defs = targets[0].target_definition if len(targets) == 1 else None
+    if not isinstance(defs, dg.Definitions):
+        return CheckResult("code location", False, f"{module_name} holds no single Definitions object")
+    dg.Definitions.validate_loadable(defs)
+    jobs = len(list(defs.resolve_all_job_defs()))
+    assets = len(defs.resolve_asset_graph().get_all_asset_keys())
+    return CheckResult("code location", True, f"{module_name} loads: {assets} asset(s), {jobs} job(s)")
+
+
+def check_warehouse(warehouse: Warehouse) -> CheckResult:
+    _require_duckdb_file(warehouse)
+    with warehouse.transaction() as connection:
+        connection.execute(sa.text("select 1")).scalar_one()
+    return CheckResult("warehouse", True, f"{warehouse.display_url} answered select 1")
+
+
+def check_freshness(warehouse: Warehouse, now: datetime, lag_hours: float) -> CheckResult:
+    _require_duckdb_file(warehouse)
+    with warehouse.transaction() as connection:
+        newest = connection.execute(sa.text(f"select max(datestamp) from {FRESHNESS_TABLE}")).scalar()
+    if newest is None:
+        return CheckResult("freshness", False, f"{FRESHNESS_TABLE} has no rows")
+    newest_day = newest.date() if isinstance(newest, datetime) else date.fromisoformat(str(newest)[:10])
+    # A day's partition is complete at the next midnight UTC; the lag counts from there.
+    complete_at = datetime.combine(newest_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    lag = (now - complete_at).total_seconds() / 3600
+    detail = f"newest {FRESHNESS_TABLE} day {newest_day}, {lag:.1f} h behind (limit {lag_hours:g} h)"
+    return CheckResult("freshness", lag <= lag_hours, detail)
+
+
+def _require_duckdb_file(warehouse: Warehouse) -> None:
+    # Connecting would create an empty DuckDB file and hide that the warehouse is gone.
+    url = sa.make_url(warehouse.url)
+    if warehouse.dialect == "duckdb" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():
+            raise FileNotFoundError(f"warehouse file {url.database} does not exist")
+
+
+def _guarded(name: str, check) -> CheckResult:
+    try:
+        return check()
+    except Exception as error:
+        return CheckResult(name, False, _first_line(error))
+
+
+def _first_line(error: BaseException | str) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def health_document(results: list[CheckResult], now: datetime | None = None) -> dict:
+    """The JSON document for a monitoring tool."""
+    return {
+        "ok": all(result.ok for result in results),
+        "checked_at": (now or datetime.now(timezone.utc)).isoformat(),
+        "checks": [asdict(result) for result in results],
+    }
+
+
+class HealthCheckConfig(dg.Config):
+    """Limits for the health check job (empty: the environment's or the defaults)."""
+
+    freshness_lag_hours: float | None = None
+    heartbeat_max_age_seconds: float | None = None
+
+
+@dg.op(description="Check storage, daemons, code location, warehouse and freshness; fail if any fails.")
+def check_health(context: dg.OpExecutionContext, config: HealthCheckConfig, warehouse: WarehouseResource) -> bool:
+    results = run_health_checks(
+        context.instance,
+        warehouse.warehouse,
+        lag_hours=config.freshness_lag_hours,
+        heartbeat_max_age=config.heartbeat_max_age_seconds,
+    )
+    for result in results:
+        (context.log.info if result.ok else context.log.error)(result.line())
+    metadata = {result.name: dg.MetadataValue.text(result.line()) for result in results}
+    failed = [result.name for result in results if not result.ok]
+    if failed:
+        raise dg.Failure(description=f"health check failed: {', '.join(failed)}", metadata=metadata)
+    context.add_output_metadata(metadata)
+    return True
+
+
+@dg.job(description="Health check: storage, daemons, code location, warehouse, freshness.",
+        tags={"elt/maintenance": "health"})
+def health_check_job():
+    check_health()

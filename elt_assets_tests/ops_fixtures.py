@@ -1,0 +1,139 @@
+"""Fixtures for the operations tests: Dagster instances on SQLite and on PostgreSQL, and a
+moto server on 127.0.0.1 for S3 and Secrets Manager.
+
+Import the fixtures a test module needs from here (pytest finds them by name).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster._core.storage.runs.schema import RunsTable
+
+from elt_assets.settings import PROJECT_ROOT
+from elt_assets_tests.pg_cluster import free_port
+
+# Trust authentication ignores it, so it may be set; it must never show up anywhere.
+FAKE_PG_PASSWORD = "pg-pw-" + uuid.uuid4().hex[:12]
+QUIET_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
+def sqlite_home(path: Path) -> Path:
+    """A Dagster home with the embedded default (SQLite) storage."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "dagster.yaml").write_text(QUIET_INSTANCE_YAML, encoding="utf-8")
+    return path
+
+
+def create_database(admin_url: str, name: str) -> None:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"drop database if exists {name}"))
+        connection.execute(sa.text(f"create database {name}"))
+    admin.dispose()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :name"),
+            {"name": name},
+        )
+        connection.execute(sa.text(f"drop database if exists {name}"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def instance_home(request, tmp_path, monkeypatch):
+    """A Dagster home: the embedded SQLite default, or the project's dagster.yaml on PostgreSQL.
+
+    For PostgreSQL the DAGSTER_PG_* variables point at a fresh database on the test server.
+    """
+    home = tmp_path / "dagster_home"
+    if request.param == "sqlite":
+        yield sqlite_home(home)
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    server = sa.make_url(admin_url)
+    name = f"dagster_ops_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    create_database(admin_url, name)
+    home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_HOST", server.host)
+    monkeypatch.setenv("DAGSTER_PG_PORT", str(server.port))
+    monkeypatch.setenv("DAGSTER_PG_USER", server.username)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", FAKE_PG_PASSWORD)
+    monkeypatch.setenv("DAGSTER_PG_DB", name)
+    try:
+        yield home
+    finally:
+        drop_database(admin_url, name)
+
+
+def wipe_instance_storage(home: Path, admin_url: str | None) -> None:
+    """Lose the instance's storage: SQLite files and compute logs, or the whole database."""
+    if (home / "history").exists() or (home / "schedules").exists():
+        for name in ("history", "schedules", "storage"):
+            shutil.rmtree(home / name, ignore_errors=True)
+        return
+    name = os.environ["DAGSTER_PG_DB"]
+    drop_database(admin_url, name)
+    create_database(admin_url, name)
+
+
+def backdate_run(instance: dg.DagsterInstance, run_id: str, days: float) -> None:
+    """Make a run look `days` old.
+
+    Dagster stamps a run's creation time itself and offers no way to store an old run,
+    so the test rewrites the timestamps of the run's row, as if it had run back then.
+    """
+    when = datetime.now(timezone.utc) - timedelta(days=days)
+    with instance.run_storage.connect() as connection:
+        connection.execute(
+            RunsTable.update()
+            .where(RunsTable.c.run_id == run_id)
+            .values(
+                create_timestamp=when.replace(tzinfo=None),
+                update_timestamp=when.replace(tzinfo=None),
+                start_time=when.timestamp(),
+                end_time=when.timestamp() + 5,
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server (S3, Secrets Manager, ...) on 127.0.0.1, stopped after the session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, monkeypatch):
+    """Dummy AWS credentials and every endpoint variable pointing at the moto server."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ELT_S3_ENDPOINT_URL": moto_endpoint,
+        "ELT_SECRETS_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_endpoint

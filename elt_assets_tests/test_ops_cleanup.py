@@ -1,0 +1,200 @@
+"""Log cleanup on SQLite and PostgreSQL instance storage: what goes, what stays, dry runs."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import dagster as dg
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.remote_origin import (
+    RegisteredCodeLocationOrigin,
+    RemoteInstigatorOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    SensorInstigatorData,
+    TickData,
+    TickStatus,
+)
+
+from elt_assets.ops.cleanup import clean_up_instance, log_cleanup_job
+from elt_assets_tests.ops_fixtures import backdate_run, instance_home  # noqa: F401 (fixture)
+from elt_assets_tests.support import run_elt
+
+USER_EVENT = dg.AssetKey(["raw_data", "user_event"])
+DAY = 86400.0
+REPOSITORY = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("elt_assets"), "__repository__")
+
+
+def _add_run(instance, status):
+    """A run record in the given status, as the webserver or a sensor would have stored it."""
+    run = dg.DagsterRun(
+        job_name="elt_daily",
+        run_id=str(uuid.uuid4()),
+        status=status,
+        remote_job_origin=RemoteJobOrigin(REPOSITORY, "elt_daily"),
+    )
+    return instance.add_run(run).run_id
+
+
+def _load_user_event(landing, duckdb_url, instance, day):
+    result = run_elt(landing, duckdb_url, day, selection="key:raw_data/user_event", instance=instance)
+    assert result.success
+    return result.run_id
+
+
+def _sensor_with_ticks(instance, now):
+    """A sensor's state and four ticks: skipped 10 and 1 days old, success and failure 40 days old."""
+    origin = RemoteInstigatorOrigin(REPOSITORY, "landing_sensor")
+    state = InstigatorState(
+        origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, SensorInstigatorData(min_interval=30)
+    )
+    instance.add_instigator_state(state)
+    for status, age_days in [
+        (TickStatus.SKIPPED, 10),
+        (TickStatus.SKIPPED, 1),
+        (TickStatus.SUCCESS, 40),
+        (TickStatus.FAILURE, 40),
+    ]:
+        instance.create_tick(
+            TickData(
+                instigator_origin_id=state.instigator_origin_id,
+                instigator_name="landing_sensor",
+                instigator_type=InstigatorType.SENSOR,
+                status=status,
+                timestamp=now - age_days * DAY,
+                selector_id=state.selector_id,
+                skip_reason="nothing landed" if status == TickStatus.SKIPPED else None,
+                run_ids=[] if status == TickStatus.SUCCESS else None,
+                error=_error() if status == TickStatus.FAILURE else None,
+            )
+        )
+    return state
+
+
+def _error():
+    from dagster._utils.error import SerializableErrorInfo
+
+    return SerializableErrorInfo("boom", [], "RuntimeError")
+
+
+def _tick_statuses(instance, state):
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    return sorted(tick.status.value for tick in ticks)
+
+
+def _compute_log_folder(instance, run_id):
+    root = os.path.dirname(instance.compute_log_manager.get_captured_local_path(["probe"], "out"))
+    return os.path.join(root, run_id)
+
+
+def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home, landing, duckdb_url):
+    now = time.time()
+    with dg.DagsterInstance.from_config(str(instance_home)) as instance:
+        superseded = _load_user_event(landing, duckdb_url, instance, "2023-06-01")
+        latest_old = _load_user_event(landing, duckdb_url, instance, "2023-06-01")
+        recent = _load_user_event(landing, duckdb_url, instance, "2023-06-02")
+        failed = _add_run(instance, dg.DagsterRunStatus.FAILURE)
+        queued = _add_run(instance, dg.DagsterRunStatus.QUEUED)
+        started = _add_run(instance, dg.DagsterRunStatus.STARTED)
+        for run_id in (superseded, latest_old, failed, queued, started):
+            backdate_run(instance, run_id, days=45)
+        # Compute logs left behind by a run deleted long ago (e.g. from the UI).
+        orphan = _compute_log_folder(instance, str(uuid.uuid4()))
+        os.makedirs(os.path.join(orphan, "compute_logs"))
+        with open(os.path.join(orphan, "compute_logs", "x.out"), "w") as handle:
+            handle.write("old output\n" * 100)
+        for path in (os.path.join(orphan, "compute_logs", "x.out"), os.path.join(orphan, "compute_logs"), orphan):
+            os.utime(path, (now - 60 * DAY, now - 60 * DAY))
+        sensor = _sensor_with_ticks(instance, now)
+        assert os.path.isdir(_compute_log_folder(instance, superseded))
+        runs_before = {run.run_id for run in instance.get_runs()}
+
+        dry = clean_up_instance(instance, max_age_days=30, dry_run=True, batch_size=2)
+        assert dry.deleted_run_ids == [superseded, failed]
+        assert dry.runs_kept_for_latest_materialization == 1
+        assert dry.unfinished_runs_left == 2
+        assert dry.compute_log_folders_deleted == 2 and dry.compute_log_bytes > 1100
+        # Both instances drop skipped sensor ticks after 7 days; the project's dagster.yaml
+        # also drops failed ones after 30, the embedded default keeps them forever.
+        failure_retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)[TickStatus.FAILURE]
+        failed_tick_goes = 0 <= failure_retention < 40
+        assert dry.ticks_deleted == 1 + failed_tick_goes
+        assert {run.run_id for run in instance.get_runs()} == runs_before
+        assert os.path.isdir(orphan) and os.path.isdir(_compute_log_folder(instance, superseded))
+        assert _tick_statuses(instance, sensor) == ["FAILURE", "SKIPPED", "SKIPPED", "SUCCESS"]
+
+        result = log_cleanup_job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"clean_up_logs": {"config": {"max_age_days": 30, "batch_size": 2}}}},
+        )
+        assert result.success
+        assert result.output_for_node("clean_up_logs") == 2
+        metadata = _output_metadata(result)
+        assert metadata["runs_deleted"].value == 2
+        assert metadata["bytes_freed"].value == dry.bytes_freed
+        assert metadata["dry_run"].value is False
+
+        remaining = {run.run_id for run in instance.get_runs()}
+        assert remaining == runs_before - {superseded, failed} | {result.run_id}
+        assert instance.get_records_for_run(superseded).records == []
+        assert not os.path.exists(_compute_log_folder(instance, superseded))
+        assert not os.path.exists(orphan)
+        assert os.path.isdir(_compute_log_folder(instance, latest_old))
+        assert os.path.isdir(_compute_log_folder(instance, recent))
+        # Every partition still shows its latest materialization, from the run that made it.
+        latest = instance.get_latest_storage_id_by_partition(
+            USER_EVENT, dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        assert set(latest) == {"2023-06-01", "2023-06-02"}
+        assert instance.get_materialized_partitions(USER_EVENT) == {"2023-06-01", "2023-06-02"}
+        left = ["SKIPPED", "SUCCESS"] if failed_tick_goes else ["FAILURE", "SKIPPED", "SUCCESS"]
+        assert _tick_statuses(instance, sensor) == left
+
+        # A second pass finds nothing more; a tick retention of 30 days takes the old ticks.
+        again = clean_up_instance(instance, max_age_days=30, tick_max_age_days=30)
+        assert again.runs_deleted == 0 and again.ticks_deleted == len(left) - 1
+        assert _tick_statuses(instance, sensor) == ["SKIPPED"]
+
+
+def _output_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_OUTPUT:
+            return dict(event.event_specific_data.metadata)
+    raise AssertionError("no step output")
+
+
+def test_cleanup_pages_through_a_backlog_in_small_batches(tmp_path):
+    """More old ticks and runs than one batch: everything old goes, in bounded queries."""
+    from elt_assets_tests.ops_fixtures import sqlite_home
+
+    now = time.time()
+    with dg.DagsterInstance.from_config(str(sqlite_home(tmp_path / "home"))) as instance:
+        sensor = _sensor_with_ticks(instance, now)
+        for age in range(25):
+            instance.create_tick(
+                TickData(
+                    instigator_origin_id=sensor.instigator_origin_id,
+                    instigator_name="landing_sensor",
+                    instigator_type=InstigatorType.SENSOR,
+                    status=TickStatus.SKIPPED,
+                    timestamp=now - (8 + age) * DAY,
+                    selector_id=sensor.selector_id,
+                    skip_reason="nothing landed",
+                )
+            )
+        old_runs = []
+        for _ in range(7):
+            run_id = _add_run(instance, dg.DagsterRunStatus.SUCCESS)
+            backdate_run(instance, run_id, days=31)
+            old_runs.append(run_id)
+        report = clean_up_instance(instance, max_age_days=30, batch_size=3)
+        assert sorted(report.deleted_run_ids) == sorted(old_runs)
+        assert instance.get_runs_count() == 0
+        assert report.ticks_deleted == 26
+        assert _tick_statuses(instance, sensor) == ["FAILURE", "SKIPPED", "SUCCESS"]
