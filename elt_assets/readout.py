@@ -112,7 +112,7 @@ def _mean_difference(metric: str, control: pd.Series, test: pd.Series) -> Metric
 def ctr_chart_markdown(daily: pd.DataFrame, title: str) -> str:
     """A PNG line chart of daily click-through rate per variant, as a markdown image."""
     import matplotlib
-
+    import matplotlib.dates
     import pandas as pd
 
     matplotlib.use("Agg")
@@ -124,6 +124,8 @@ def ctr_chart_markdown(daily: pd.DataFrame, title: str) -> str:
     axes.set_title(title)
     axes.set_ylabel("click-through rate")
     axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axes.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=10))
+    axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
     axes.grid(alpha=0.3)
     axes.legend()
     figure.autofmt_xdate()
