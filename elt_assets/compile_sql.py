@@ -27,7 +27,13 @@ from elt_assets.lineage import output_columns
 from elt_assets.materialize import check_window
 from elt_assets.metadata import window_filter, window_text
 from elt_assets.models import Model, Registry
-from elt_assets.warehouse import Warehouse, WarehouseError, table_columns, validate_identifier
+from elt_assets.warehouse import (
+    Warehouse,
+    WarehouseError,
+    partition_index_sql,
+    table_columns,
+    validate_identifier,
+)
 
 # Statements are rendered by SQLAlchemy's generic dialect: it finds bind parameters
 # exactly as execution does, and (unlike the psycopg dialects) leaves `%` alone.
@@ -119,6 +125,7 @@ def compile_model(
     first_day: date,
     end_day: date,
     landing_root: str | None = None,
+    dialect: str = "duckdb",
 ) -> CompiledModel:
     """What the model's materialization would execute for [first_day, end_day), given the
     warehouse's current catalog (connection None: an empty warehouse)."""
@@ -155,6 +162,8 @@ def compile_model(
         statements.append(
             Statement(f"create table {target} as select * from (\n{sql}\n) as model_rows where 1 = 0", window)
         )
+        if dialect == "postgresql":
+            statements.append(Statement(partition_index_sql(model.schema, model.name, model.partition_column)))
     predicate = window_filter(model.partition_column)
     column_list = ", ".join(columns)
     if model.materialization == "snapshot":
@@ -244,13 +253,18 @@ def compile_models(
     if warehouse.dialect == "duckdb" and url.database not in (None, "", ":memory:") and not Path(url.database).exists():
         # No warehouse file yet: every table is still to be created. Do not create the file.
         return [
-            (model, compile_model(None, models, model, first_day, end_day, landing_root).text(label))
+            (model, compile_model(None, models, model, first_day, end_day, landing_root, warehouse.dialect).text(label))
             for model in selected
         ]
     try:
         with warehouse.transaction() as connection:
             return [
-                (model, compile_model(connection, models, model, first_day, end_day, landing_root).text(label))
+                (
+                    model,
+                    compile_model(
+                        connection, models, model, first_day, end_day, landing_root, warehouse.dialect
+                    ).text(label),
+                )
                 for model in selected
             ]
     finally:

@@ -156,9 +156,11 @@ def ensure_partition_index(connection: Connection, schema: str, table: str, colu
 
     DuckDB needs none: its per-row-group min/max statistics already skip other days.
     """
-    if connection.dialect.name != "postgresql":
-        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(partition_index_sql(schema, table, column)))
+
+
+def partition_index_sql(schema: str, table: str, column: str) -> str:
+    """The PostgreSQL statement that indexes a table's partition column."""
     name = validate_identifier(f"{table}_{column}_idx"[:63])
-    connection.execute(
-        sa.text(f"create index if not exists {name} on {qualified(schema, table)} ({validate_identifier(column)})")
-    )
+    return f"create index if not exists {name} on {qualified(schema, table)} ({validate_identifier(column)})"

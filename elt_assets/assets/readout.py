@@ -1,5 +1,6 @@
 """The A/B-test readout asset: the experiment's cumulative result as of each day."""
 
+import re
 from datetime import timedelta
 
 import dagster as dg
@@ -57,8 +58,6 @@ COLUMNS = list(READOUT.columns)
 )
 def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Compute the readout for every day of the window and replace the window's rows."""
-    import pandas as pd  # only this asset needs pandas; keep it out of every process start
-
     first_day, end_day = window_days(context.partition_time_window)
     models = registry()
     per_user_sql = models.render(READOUT).text
@@ -68,7 +67,7 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     with engine.transaction() as connection:
         for day in days_in(first_day, end_day):
             window = {"window_start": day, "window_end": day + timedelta(days=1)}
-            per_user = pd.read_sql(sa.text(per_user_sql), connection, params=window)
+            per_user = _read_frame(connection, per_user_sql, window)
             if per_user["variant_id"].nunique() < 2:
                 context.log.warning(f"{day}: no users in both variants yet; no readout for this day")
                 continue
@@ -88,7 +87,7 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             )
         metadata = relation_metadata(connection, READOUT, first_day, end_day, per_user_sql)
         last_day = end_day - timedelta(days=1)
-        daily = pd.read_sql(sa.text(daily_sql), connection, params={"window_end": end_day})
+        daily = _read_frame(connection, daily_sql, {"window_end": end_day})
     latest = [row for row in rows if row["as_of_date"] == last_day]
     metadata["readout"] = dg.MetadataValue.md(
         markdown_table(COLUMNS[1:], [tuple(_rounded(row[name]) for name in COLUMNS[1:]) for row in latest])
@@ -98,6 +97,21 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             ctr_chart_markdown(daily, f"Daily click-through rate per variant, up to {last_day}")
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _read_frame(connection: sa.Connection, sql: str, params: dict):
+    """A query's rows as a pandas DataFrame, with the window values bound as parameters.
+
+    On DuckDB the frame comes straight from DuckDB's own result (a hundred thousand users
+    a day: an order of magnitude faster than going row by row through SQLAlchemy).
+    """
+    import pandas as pd  # only this asset needs pandas; keep it out of every process start
+
+    used = {name: value for name, value in params.items() if f":{name}" in sql}
+    if connection.dialect.name == "duckdb":
+        native = re.sub(r"(?<![:\w]):([a-z_]+)\b", r"$\1", sql)
+        return connection.connection.driver_connection.execute(native, used).df()
+    return pd.read_sql(sa.text(sql), connection, params=used)
 
 
 def _rounded(value):

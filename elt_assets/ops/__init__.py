@@ -9,7 +9,7 @@ import dagster as dg
 
 from elt_assets.ops.alerts import report_failed_runs
 from elt_assets.ops.backup import metadata_backup_job
-from elt_assets.ops.backup_s3 import s3_from_env
+from elt_assets.resources import s3_from_env
 from elt_assets.ops.cleanup import log_cleanup_job
 from elt_assets.ops.health import health_check_job
 from elt_assets.ops.maintenance_schedules import log_cleanup_schedule, metadata_backup_schedule

@@ -1,22 +1,11 @@
 """Backups on S3 through dagster-aws's S3 resource, encrypted at rest by the server."""
 
-import os
 from pathlib import Path
 
-import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from elt_assets.ops.backup_files import BACKUP_PREFIX, MANIFEST, private_dir, private_file
-
-
-def s3_from_env() -> S3Resource:
-    """dagster-aws's S3 resource; endpoint and region from ELT_S3_ENDPOINT_URL / ELT_S3_REGION."""
-    settings = {}
-    if os.environ.get("ELT_S3_ENDPOINT_URL"):
-        settings["endpoint_url"] = dg.EnvVar("ELT_S3_ENDPOINT_URL")
-    if os.environ.get("ELT_S3_REGION"):
-        settings["region_name"] = dg.EnvVar("ELT_S3_REGION")
-    return S3Resource(**settings)
+from elt_assets.resources import s3_from_env
 
 
 def resolved_s3_from_env() -> S3Resource:
