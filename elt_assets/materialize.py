@@ -31,6 +31,7 @@ from elt_assets.warehouse import (
     WarehouseError,
     ensure_partition_index,
     ensure_schema,
+    first_line,
     table_columns,
     table_exists,
     validate_identifier,
@@ -79,7 +80,7 @@ def run_model(
         # The transaction was rolled back: the window still holds its previous rows.
         raise WarehouseError(
             f"{model.qualified_name} for [{first_day}, {end_day}) failed in the warehouse "
-            f"{warehouse.display_url}: {_first_line(error)}; the partition's previous rows "
+            f"{warehouse.display_url}: {first_line(error)}; the partition's previous rows "
             "are unchanged"
         ) from error
 
@@ -234,7 +235,3 @@ def _run_landing(
     )
     return run
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

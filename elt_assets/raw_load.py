@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from elt_assets.landing import LandingError, LandingFile, LandingZone, landing_files_for_day
 from elt_assets.models import Model
 from elt_assets.partitions import days_in
-from elt_assets.warehouse import Column, Warehouse, qualified, validate_identifier
+from elt_assets.warehouse import Column, Warehouse, first_line, qualified, validate_identifier
 
 BOOKKEEPING_COLUMNS = ("partition_date", "source_file")
 STAGE_TABLE = "_landing_rows"
@@ -84,7 +84,7 @@ def load_landing_files(
             })
         except sa.exc.DBAPIError as error:
             diagnose_file(table, columns, landing_file)
-            raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
+            raise LandingError(f"cannot read landing file {landing_file.path}: {first_line(error)}") from error
     return _check_loaded_rows(reader, target, table, columns, files, first_day, end_day)
 
 
@@ -121,7 +121,7 @@ def _check_file_shape(reader: Connection, table: str, names: list[str], landing_
             )
             found = [row[0] for row in described]
         except sa.exc.DBAPIError as error:
-            raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
+            raise LandingError(f"cannot read landing file {landing_file.path}: {first_line(error)}") from error
     missing = [name for name in names if name not in found]
     extra = [name for name in found if name not in names]
     if missing or extra:
@@ -203,7 +203,7 @@ def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], land
             "path": landing_file.local_path
         })
     except sa.exc.DBAPIError as error:
-        raise LandingError(f"cannot read landing file {landing_file.path}: {_first_line(error)}") from error
+        raise LandingError(f"cannot read landing file {landing_file.path}: {first_line(error)}") from error
     selected = ", ".join(f"cast({column.name} as varchar) as {column.name}" for column in columns)
     # Line numbers count the header as line 1; DuckDB keeps a file's rows in order here.
     reader.execute(
@@ -352,7 +352,3 @@ def _landing_column(column: Column) -> LandingColumn:
         raise TypeError(f"raw column {column.name} has type {column.data_type}, which landing files cannot carry")
     return LandingColumn(column.name, cast_type, column.max_length if cast_type == "VARCHAR" else None)
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -104,7 +104,7 @@ class Warehouse:
                     pause = min(pause * 2, 2.0)
                     continue
                 raise WarehouseError(
-                    f"cannot connect to the warehouse {self.display_url}: {_first_line(error)}"
+                    f"cannot connect to the warehouse {self.display_url}: {first_line(error)}"
                 ) from error
 
     def dispose(self) -> None:
@@ -146,9 +146,10 @@ def ensure_schema(connection: Connection, schema: str) -> None:
     connection.execute(sa.text(f"create schema if not exists {validate_identifier(schema)}"))
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error (the driver's own error for SQLAlchemy's), for messages."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def ensure_partition_index(connection: Connection, schema: str, table: str, column: str) -> None:

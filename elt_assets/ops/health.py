@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
 from elt_assets.resources import WarehouseResource
-from elt_assets.warehouse import Warehouse
+from elt_assets.warehouse import Warehouse, first_line
 
 MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR")
 FRESHNESS_TABLE = "analytics.analytics_variant_user_daily"
@@ -73,7 +73,7 @@ def run_health_checks(
     try:
         results += check_daemons(instance, time.time(), heartbeat_max_age)
     except Exception as error:
-        results.append(CheckResult("daemons", False, _first_line(error)))
+        results.append(CheckResult("daemons", False, first_line(error)))
     results.append(_guarded("code location", lambda: check_code_location(module_name or DEFAULT_MODULE)))
     results.append(_guarded("warehouse", lambda: check_warehouse(open_warehouse())))
     results.append(_guarded("freshness", lambda: check_freshness(open_warehouse(), now, lag_hours)))
@@ -107,7 +107,7 @@ def check_daemons(instance: dg.DagsterInstance, now: float, max_age: float) -> l
         if age > max_age:
             results.append(CheckResult(name, False, f"last heartbeat {age:.0f} s ago (limit {max_age:.0f} s)"))
         elif heartbeat.errors:
-            results.append(CheckResult(name, False, f"heartbeat with error: {_first_line(heartbeat.errors[0].message)}"))
+            results.append(CheckResult(name, False, f"heartbeat with error: {first_line(heartbeat.errors[0].message)}"))
         else:
             results.append(CheckResult(name, True, f"heartbeat {max(age, 0):.0f} s ago"))
     return results
@@ -160,12 +160,7 @@ def _guarded(name: str, check) -> CheckResult:
     try:
         return check()
     except Exception as error:
-        return CheckResult(name, False, _first_line(error))
-
-
-def _first_line(error: BaseException | str) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        return CheckResult(name, False, first_line(error))
 
 
 def health_document(results: list[CheckResult], now: datetime | None = None) -> dict:
