@@ -175,7 +175,13 @@ def _relationships(args: Mapping[str, Any], target: Target) -> tuple[str, dict[s
     column, field_ = args["column"], args["field"]
     same_day = ""
     if args.get("same_day"):
-        same_day = f"\n            and parent.{args['to_day_column']} = cast(child.{args['day_column']} as date)"
+        # The bounds repeat what the day match implies; they let the database read only the
+        # window's days of the parent instead of its whole history.
+        day = f"parent.{args['to_day_column']}"
+        same_day = (
+            f"\n            and {day} = cast(child.{args['day_column']} as date)"
+            f"\n            and {day} >= :window_start and {day} < :window_end"
+        )
     return (
         f"select child.*\nfrom {target.relation} as child\nwhere {target.predicate}\n"
         f"    and child.{column} is not null\n    and not exists (\n"

@@ -2,30 +2,57 @@
 
 Every figure is cumulative: all the users and events the experiment has seen up to a day.
 Lifts are relative (test / control - 1). Proportions (click-through rate, purchase
-conversion) use statsmodels' two-sample z-test and the confidence interval of the ratio of
-two independent proportions; revenue per user uses Welch's t-test, its interval divided by
-the control mean. The variant split is checked for a sample ratio mismatch with a
-chi-square test against 50/50.
+conversion) use the two-sample z-test with the pooled proportion and the log interval of
+the ratio of two independent proportions with half a count added to each cell (what
+statsmodels calls `proportions_ztest` and `confint_proportions_2indep(compare="ratio")`);
+revenue per user uses Welch's t-test, its interval divided by the control mean. The
+variant split is checked for a sample ratio mismatch with a chi-square test against
+50/50. Everything is computed from a few sums per variant (`VariantTotals`), so the
+readout never holds one row per user in Python; the tests check the figures against
+statsmodels and scipy.stats.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-# scipy and statsmodels are imported where they are used: they add a second to the start
-# of every process that loads the code location, and only this asset needs them.
+from elt_assets.distributions import (
+    chi_square_sf,
+    normal_quantile,
+    normal_two_sided_p,
+    t_quantile,
+    t_two_sided_p,
+)
 
 ALPHA = 0.05
 # A sample ratio mismatch is flagged only on strong evidence: the split is checked every
 # day, and a mismatch means the assignment itself is broken.
 SRM_ALPHA = 0.001
 METRICS = ("users", "impressions", "ctr", "purchase_conversion", "revenue_per_user")
+
+
+@dataclass(frozen=True)
+class VariantTotals:
+    """One variant's users and their cumulative activity, summed over the users."""
+
+    users: int
+    impressions: float
+    clicks: float
+    purchasers: int  # users with at least one purchase
+    revenue: float
+    revenue_squares: float  # sum over users of (the user's revenue) squared
+
+    @property
+    def revenue_variance(self) -> float:
+        """Sample variance (n - 1) of revenue per user."""
+        if self.users < 2:
+            return math.nan
+        return max(self.revenue_squares - self.revenue**2 / self.users, 0.0) / (self.users - 1)
 
 
 @dataclass(frozen=True)
@@ -42,85 +69,101 @@ class MetricRow:
     flagged: bool | None
 
 
-def readout(per_user: pd.DataFrame) -> list[MetricRow]:
-    """The readout from one row per assigned user (variant_id, impressions, clicks, purchases, revenue)."""
-    control = per_user[per_user["variant_id"] == "control"]
-    test = per_user[per_user["variant_id"] == "test"]
-    if control.empty or test.empty:
+def readout(by_variant: Mapping[str, VariantTotals]) -> list[MetricRow]:
+    """The readout from the control and test groups' totals."""
+    control, test = by_variant.get("control"), by_variant.get("test")
+    if not control or not test or not control.users or not test.users:
         raise ValueError("the readout needs users in both control and test")
-    rows = [_sample_ratio(len(control), len(test))]
-    imps_c, imps_t = float(control["impressions"].sum()), float(test["impressions"].sum())
-    rows.append(MetricRow("impressions", imps_c, imps_t, imps_t / imps_c - 1, None, None, None, None))
-    rows.append(
-        _proportion("ctr", float(control["clicks"].sum()), imps_c, float(test["clicks"].sum()), imps_t)
-    )
-    rows.append(
-        _proportion(
-            "purchase_conversion",
-            float((control["purchases"] > 0).sum()),
-            float(len(control)),
-            float((test["purchases"] > 0).sum()),
-            float(len(test)),
-        )
-    )
-    rows.append(_mean_difference("revenue_per_user", control["revenue"].astype(float), test["revenue"].astype(float)))
-    return rows
+    return [
+        _sample_ratio(control.users, test.users),
+        MetricRow(
+            "impressions", control.impressions, test.impressions,
+            test.impressions / control.impressions - 1 if control.impressions else None,
+            None, None, None, None,
+        ),
+        _proportion("ctr", control.clicks, control.impressions, test.clicks, test.impressions),
+        _proportion("purchase_conversion", control.purchasers, control.users, test.purchasers, test.users),
+        _mean_difference("revenue_per_user", control, test),
+    ]
 
 
 def _sample_ratio(control_users: int, test_users: int) -> MetricRow:
-    from scipy import stats
-
-    p_value = float(stats.chisquare([control_users, test_users]).pvalue)
+    expected = (control_users + test_users) / 2
+    statistic = ((control_users - expected) ** 2 + (test_users - expected) ** 2) / expected
+    p_value = chi_square_sf(statistic, 1)
     return MetricRow(
         "users", control_users, test_users, test_users / control_users - 1, None, None, p_value, p_value < SRM_ALPHA
     )
 
 
 def _proportion(metric: str, hits_c: float, total_c: float, hits_t: float, total_t: float) -> MetricRow:
-    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
-
-    rate_c, rate_t = hits_c / total_c, hits_t / total_t
+    rate_c = hits_c / total_c if total_c else math.nan
+    rate_t = hits_t / total_t if total_t else math.nan
     if hits_c == 0 or hits_t == 0:
         return MetricRow(metric, rate_c, rate_t, None, None, None, None, None)
-    _statistic, p_value = proportions_ztest([hits_t, hits_c], [total_t, total_c])
-    low, high = confint_proportions_2indep(hits_t, total_t, hits_c, total_c, compare="ratio", alpha=ALPHA)
+    pooled = (hits_c + hits_t) / (total_c + total_t)
+    z = (rate_t - rate_c) / math.sqrt(pooled * (1 - pooled) * (1 / total_c + 1 / total_t))
+    p_value = normal_two_sided_p(z)
+    # Log interval of the ratio, each count and total increased by one half.
+    hits_t_, total_t_, hits_c_, total_c_ = hits_t + 0.5, total_t + 0.5, hits_c + 0.5, total_c + 0.5
+    log_ratio = math.log((hits_t_ / total_t_) / (hits_c_ / total_c_))
+    half_width = normal_quantile(1 - ALPHA / 2) * math.sqrt(1 / hits_t_ - 1 / total_t_ + 1 / hits_c_ - 1 / total_c_)
     return MetricRow(
-        metric, rate_c, rate_t, rate_t / rate_c - 1, float(low) - 1, float(high) - 1, float(p_value), bool(p_value < ALPHA)
+        metric,
+        rate_c,
+        rate_t,
+        rate_t / rate_c - 1,
+        math.exp(log_ratio - half_width) - 1,
+        math.exp(log_ratio + half_width) - 1,
+        p_value,
+        p_value < ALPHA,
     )
 
 
-def _mean_difference(metric: str, control: pd.Series, test: pd.Series) -> MetricRow:
-    from scipy import stats
-
-    mean_c, mean_t = float(control.mean()), float(test.mean())
-    if mean_c == 0 or len(control) < 2 or len(test) < 2:
+def _mean_difference(metric: str, control: VariantTotals, test: VariantTotals) -> MetricRow:
+    mean_c, mean_t = control.revenue / control.users, test.revenue / test.users
+    if mean_c == 0 or control.users < 2 or test.users < 2:
         return MetricRow(metric, mean_c, mean_t, None, None, None, None, None)
-    result = stats.ttest_ind(test, control, equal_var=False)
-    interval = result.confidence_interval(confidence_level=1 - ALPHA)
+    share_c, share_t = control.revenue_variance / control.users, test.revenue_variance / test.users
+    standard_error = math.sqrt(share_c + share_t)
+    if standard_error == 0:
+        return MetricRow(metric, mean_c, mean_t, mean_t / mean_c - 1, None, None, None, None)
+    # Welch-Satterthwaite degrees of freedom.
+    freedom = (share_c + share_t) ** 2 / (share_c**2 / (control.users - 1) + share_t**2 / (test.users - 1))
+    difference = mean_t - mean_c
+    p_value = t_two_sided_p(difference / standard_error, freedom)
+    half_width = t_quantile(1 - ALPHA / 2, freedom) * standard_error
     return MetricRow(
         metric,
         mean_c,
         mean_t,
         mean_t / mean_c - 1,
-        float(interval.low) / mean_c,
-        float(interval.high) / mean_c,
-        float(result.pvalue),
-        bool(result.pvalue < ALPHA),
+        (difference - half_width) / mean_c,
+        (difference + half_width) / mean_c,
+        p_value,
+        p_value < ALPHA,
     )
 
 
-def ctr_chart_markdown(daily: pd.DataFrame, title: str) -> str:
-    """A PNG line chart of daily click-through rate per variant, as a markdown image."""
-    import matplotlib
+def ctr_chart_markdown(daily: Sequence[tuple[date, str, float, float]], title: str) -> str:
+    """A PNG line chart of daily click-through rate per variant, as a markdown image.
+
+    `daily` holds (day, variant, clicks, impressions) rows.
+    """
     import matplotlib.dates
-    import pandas as pd
+    import matplotlib.ticker
+    from matplotlib.figure import Figure  # no pyplot: no global state, a faster import
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(7, 3.2), dpi=100)
-    for variant, rows in daily.groupby("variant_id"):
-        axes.plot(pd.to_datetime(rows["day"]), rows["clicks"] / rows["impressions"], marker="o", label=variant)
+    series: dict[str, tuple[list[date], list[float]]] = {}
+    for day, variant, clicks, impressions in daily:
+        if impressions:
+            days, rates = series.setdefault(variant, ([], []))
+            days.append(day)
+            rates.append(float(clicks) / float(impressions))
+    figure = Figure(figsize=(7, 3.2), dpi=100)
+    axes = figure.add_subplot()
+    for variant, (days, rates) in sorted(series.items()):
+        axes.plot(days, rates, marker="o", label=variant)
     axes.set_title(title)
     axes.set_ylabel("click-through rate")
     axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -132,6 +175,5 @@ def ctr_chart_markdown(daily: pd.DataFrame, title: str) -> str:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    pyplot.close(figure)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"![{title}](data:image/png;base64,{encoded})"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from elt_assets.distributions import chi_square_sf
 from elt_assets.generator import generate_landing
+from elt_assets.readout import VariantTotals, readout
 from elt_assets_tests.support import rows, run_elt
 
 LAST_DAY = "2023-06-05"
@@ -79,3 +82,70 @@ def test_a_skewed_split_is_a_sample_ratio_mismatch(tmp_path):
     control_users, test_users, _lift, _low, _high, p_value, flagged = _readout(url)["users"]
     assert test_users < control_users / 5
     assert p_value < 0.001 and flagged is True
+def _totals(users: pd.DataFrame) -> VariantTotals:
+    return VariantTotals(
+        users=len(users),
+        impressions=float(users["impressions"].sum()),
+        clicks=float(users["clicks"].sum()),
+        purchasers=int((users["purchases"] > 0).sum()),
+        revenue=float(users["revenue"].sum()),
+        revenue_squares=float((users["revenue"].astype(float) ** 2).sum()),
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_statistics_match_statsmodels_and_scipy(seed):
+    """Our closed forms from per-variant sums against the libraries on per-user rows."""
+    from scipy import stats
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+    generator = np.random.default_rng(seed)
+
+    def users(n: int, ctr: float, spend: float) -> pd.DataFrame:
+        impressions = generator.integers(1, 40, n)
+        purchases = generator.binomial(2, 0.05, n)
+        return pd.DataFrame({
+            "impressions": impressions,
+            "clicks": generator.binomial(impressions, ctr),
+            "purchases": purchases,
+            "revenue": purchases * generator.integers(1, int(spend), n),
+        })
+
+    control, test = users(3000 + seed * 7, 0.10, 90), users(2950, 0.11, 110)
+    result = {row.metric: row for row in readout({"control": _totals(control), "test": _totals(test)})}
+
+    users_row = result["users"]
+    assert users_row.p_value == pytest.approx(stats.chisquare([len(control), len(test)]).pvalue, rel=1e-9)
+
+    for metric, hits, totals in (
+        ("ctr", "clicks", ("impressions", "impressions")),
+        ("purchase_conversion", None, None),
+    ):
+        if hits:
+            counts = [float(test[hits].sum()), float(control[hits].sum())]
+            nobs = [float(test["impressions"].sum()), float(control["impressions"].sum())]
+        else:
+            counts = [float((test["purchases"] > 0).sum()), float((control["purchases"] > 0).sum())]
+            nobs = [float(len(test)), float(len(control))]
+        _z, p_value = proportions_ztest(counts, nobs)
+        low, high = confint_proportions_2indep(counts[0], nobs[0], counts[1], nobs[1], compare="ratio")
+        row = result[metric]
+        assert row.p_value == pytest.approx(p_value, rel=1e-9)
+        assert row.lift_ci_low == pytest.approx(low - 1, rel=1e-9)
+        assert row.lift_ci_high == pytest.approx(high - 1, rel=1e-9)
+
+    welch = stats.ttest_ind(test["revenue"], control["revenue"], equal_var=False)
+    interval = welch.confidence_interval(confidence_level=0.95)
+    mean_c = control["revenue"].mean()
+    row = result["revenue_per_user"]
+    assert row.p_value == pytest.approx(welch.pvalue, rel=1e-7)
+    assert row.lift_ci_low == pytest.approx(interval.low / mean_c, rel=1e-7)
+    assert row.lift_ci_high == pytest.approx(interval.high / mean_c, rel=1e-7)
+
+
+@pytest.mark.parametrize("freedom", [1, 2, 5])
+def test_the_chi_square_tail_matches_scipy(freedom):
+    from scipy import stats
+
+    for statistic in (0.0, 0.5, 3.84, 12.0, 40.0):
+        assert chi_square_sf(statistic, freedom) == pytest.approx(stats.chi2.sf(statistic, freedom), rel=1e-9, abs=1e-300)
