@@ -2,14 +2,39 @@
 
     .venv/bin/python bench/run.py [--users 100000 --days 30 --events-per-day 1000000
                                    --long-days 180 --out bench/results]
+    .venv/bin/python bench/run.py --postgres-url postgresql+psycopg2://postgres@HOST:PORT/postgres
+                                  [--users 10000 --days 30 --events-per-day 100000 --long-days 90]
 
 Steps, each a whole process, timed with wall seconds and the peak RSS of its process tree:
-  floor         one DuckDB connection loads the landing files and runs the lecture's SQL
+  floor         the lecture's SQL by hand on the landing files (see below)
   backfill      dagster asset materialize --select '*' --partition-range FIRST...LAST
   incremental   day LAST+1 lands; dagster asset materialize --select '*' --partition LAST+1
-  incremental   the same at a longer history (--long-days)
-It prints the figures and the ratios, writes them as JSON, and checks that the backfill's
-analytics table equals the floor's, row for row.
+  incremental   the same at a longer history (--long-days; 0 skips it)
+  sample day    (DuckDB only; --no-sample-day skips it) on the shipped sample in seeds/landing:
+                2023-06-01...2023-06-04 built unmeasured, then
+                dagster asset materialize --select '*' --partition 2023-06-05
+                three times; the best run is the figure, all three are in the JSON
+It prints the figures, the ratios and whether each target is met, writes them as JSON
+under --out, and checks that the backfill's analytics table equals the floor's, row for
+row, exiting non-zero if it does not. Targets are reported, never enforced.
+
+Engines:
+  DuckDB (the default)  the warehouse is a DuckDB file in the work folder; the floor
+                        (floor.py) is one DuckDB connection that loads the CSVs and runs
+                        lecture_models.sql with CREATE TABLE AS.
+                        Result file: bench-<users>u-<days>d-<events>e.json
+  PostgreSQL            --postgres-url takes an admin SQLAlchemy URL of a real server. For
+                        each history the harness makes fresh databases on that server,
+                        elt_bench_floor_<days> and elt_bench_wh_<days> (dropped first if
+                        they exist, and at the end unless --keep); the dagster processes
+                        get ELT_WAREHOUSE_URL=<server>/elt_bench_wh_<days>. The floor
+                        (floor_postgres.py) runs psql twice: a load script (the raw tables
+                        with the lecture's types, one \\copy per landing CSV) and
+                        lecture_models_postgres.sql (the lecture's SQL with one change, see
+                        its header). The comparison reads both analytics tables into Python
+                        and compares them as multisets. Peak RSS counts the client
+                        processes only: the server's backends are not in the process tree.
+                        Result file: bench-postgres-<users>u-<days>d-<events>e.json
 """
 
 from __future__ import annotations
@@ -23,22 +48,51 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from elt_assets.generator import generate_landing  # noqa: E402
 
+import postgres_support as pg  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+ANALYTICS_TABLE = "analytics.analytics_variant_user_daily"
+DAGSTER_MODULE = "elt_assets.definitions"
+
+# The shipped sample and the day the sample-day step measures.
+SAMPLE_LANDING = PROJECT_ROOT / "seeds" / "landing"
+SAMPLE_FIRST_DAY = date(2023, 6, 1)
+SAMPLE_DAY = date(2023, 6, 5)
+SAMPLE_DAY_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much data a run generates; both engines default to 10 events per user and day."""
+
+    users: int
+    days: int
+    events_per_day: int
+    long_days: int
+
+
+DEFAULT_SCALES = {
+    "duckdb": Scale(users=100_000, days=30, events_per_day=1_000_000, long_days=180),
+    "postgres": Scale(users=10_000, days=30, events_per_day=100_000, long_days=90),
+}
 
 
 @dataclass
 class Step:
+    """One measured process: its wall seconds, its tree's peak RSS, the event rows it handled."""
+
     name: str
     wall_seconds: float
     peak_rss_mb: float
@@ -47,6 +101,27 @@ class Step:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.wall_seconds if self.wall_seconds else 0.0
+
+
+@dataclass
+class History:
+    """What one history (a backfill of `days` days, then one more day) measured."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    comparison: pg.Comparison | None = None  # backfill vs floor, when the floor ran
+    floor_detail: dict | None = None  # the floor's own split of its time
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for one figure of the report: the figure must be at most `limit`."""
+
+    figure: str
+    label: str
+    limit: float
+
+
+# --- measuring processes ------------------------------------------------------------------
 
 
 def _tree_rss_bytes(root_pid: int) -> int:
@@ -100,6 +175,28 @@ def measure(name: str, command: list[str], rows: int, env: dict[str, str]) -> tu
     return Step(name, wall, peak / 2**20, rows), stdout
 
 
+def dagster_materialize(partition_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", *partition_args]
+
+
+def dagster_env(base: dict[str, str], landing: Path, warehouse_url: str, home: Path, start: date) -> dict[str, str]:
+    """The environment of a dagster process: our landing zone, warehouse and a fresh DAGSTER_HOME."""
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = dict(base)
+    env.update(
+        ELT_LANDING_DIR=str(landing),
+        ELT_WAREHOUSE_URL=warehouse_url,
+        DAGSTER_HOME=str(home),
+        ELT_START_DATE=start.isoformat(),
+        DAGSTER_MODULE_NAME=DAGSTER_MODULE,
+    )
+    return env
+
+
+# --- landing files ------------------------------------------------------------------------
+
+
 def event_rows(landing: Path, days: list[date]) -> int:
     """Rows of the user_event files of the given days (DuckDB counts them)."""
     files = [str(landing / "user_event" / f"{day}.csv") for day in days]
@@ -115,20 +212,100 @@ def move_day(source: Path, target: Path, day: date) -> None:
             shutil.move(str(path), target / table / path.name)
 
 
-def dagster_materialize(partition_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", *partition_args]
+# --- the two engines ----------------------------------------------------------------------
 
 
-def tables_equal(left: Path, right: Path, table: str) -> bool:
-    with duckdb.connect() as connection:
-        connection.execute(f"attach '{left}' as l (read_only)")
-        connection.execute(f"attach '{right}' as r (read_only)")
-        missing = connection.execute(f"select count(*) from (select * from l.{table} except all select * from r.{table})").fetchone()[0]
-        extra = connection.execute(f"select count(*) from (select * from r.{table} except all select * from l.{table})").fetchone()[0]
-    return missing == 0 and extra == 0
+def _duckdb_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def run_history(args, days: int, work: Path, env: dict[str, str], with_floor: bool) -> dict[str, Step]:
+class DuckDBWarehouses:
+    """The warehouse and the floor as DuckDB files in each history's work folder."""
+
+    engine = "duckdb"
+
+    def warehouse_url(self, days: int, work: Path) -> str:
+        return f"duckdb:///{work / 'warehouse.duckdb'}"
+
+    def floor_command(self, days: int, work: Path, landing: Path) -> tuple[list[str], dict[str, str]]:
+        """The floor's command line and what it adds to the environment."""
+        return [sys.executable, str(BENCH_DIR / "floor.py"), "--landing", str(landing), "--database", str(work / "floor.duckdb")], {}
+
+    def compare(self, days: int, work: Path) -> pg.Comparison:
+        """The backfill's analytics table against the floor's, as multisets (EXCEPT ALL)."""
+        with duckdb.connect() as connection:
+            connection.execute(f"attach {_duckdb_literal(str(work / 'warehouse.duckdb'))} as l (read_only)")
+            connection.execute(f"attach {_duckdb_literal(str(work / 'floor.duckdb'))} as r (read_only)")
+
+            def count(query: str) -> int:
+                return connection.execute(f"select count(*) from ({query})").fetchone()[0]
+
+            return pg.Comparison(
+                rows_left=count(f"select * from l.{ANALYTICS_TABLE}"),
+                rows_right=count(f"select * from r.{ANALYTICS_TABLE}"),
+                only_left=count(f"select * from l.{ANALYTICS_TABLE} except all select * from r.{ANALYTICS_TABLE}"),
+                only_right=count(f"select * from r.{ANALYTICS_TABLE} except all select * from l.{ANALYTICS_TABLE}"),
+            )
+
+    def cleanup(self) -> None:
+        """Nothing to do: the files go with the work folder."""
+
+    def describe(self) -> dict:
+        return {}
+
+
+class PostgresWarehouses:
+    """The warehouse and the floor as fresh databases on one PostgreSQL server."""
+
+    engine = "postgres"
+
+    def __init__(self, admin_url: str):
+        self.admin = pg.admin_url(admin_url)
+        self.created: list[str] = []
+
+    def _fresh(self, role: str, days: int):
+        name = pg.database_name(role, days)
+        print(f"  creating database {name} on {pg.mask(self.admin)}", flush=True)
+        url = pg.create_fresh_database(self.admin, name)
+        if name not in self.created:
+            self.created.append(name)
+        return url
+
+    def warehouse_url(self, days: int, work: Path) -> str:
+        return pg.full_url_text(self._fresh("wh", days))
+
+    def floor_command(self, days: int, work: Path, landing: Path) -> tuple[list[str], dict[str, str]]:
+        """The floor's command line and its database's URL, passed in the environment so that
+        a password in it does not show on a command line."""
+        pg.psql_path()  # fail early, and clearly, without psql
+        url = self._fresh("floor", days)
+        return (
+            [sys.executable, str(BENCH_DIR / "floor_postgres.py"), "--landing", str(landing)],
+            {pg.FLOOR_URL_VARIABLE: pg.full_url_text(url)},
+        )
+
+    def compare(self, days: int, work: Path) -> pg.Comparison:
+        return pg.compare_tables(
+            pg.database_url(self.admin, pg.database_name("wh", days)),
+            pg.database_url(self.admin, pg.database_name("floor", days)),
+            ANALYTICS_TABLE,
+        )
+
+    def cleanup(self) -> None:
+        """Drop every database this run made."""
+        for name in self.created:
+            print(f"dropping database {name}", flush=True)
+            pg.drop_database(self.admin, name)
+        self.created.clear()
+
+    def describe(self) -> dict:
+        return {"server": pg.mask(self.admin), "server_version": pg.server_version(self.admin)}
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, with_floor: bool) -> History:
     """Generate days+1 days, backfill the first `days` (and the floor), then add the last."""
     first = date.fromisoformat(args.start)
     last = first + timedelta(days=days - 1)
@@ -145,87 +322,207 @@ def run_history(args, days: int, work: Path, env: dict[str, str], with_floor: bo
     history_days = [first + timedelta(days=offset) for offset in range(days)]
     rows = event_rows(landing, history_days)
 
-    env = dict(env)
-    env.update(
-        ELT_LANDING_DIR=str(landing),
-        ELT_WAREHOUSE_URL=f"duckdb:///{work / 'warehouse.duckdb'}",
-        DAGSTER_HOME=str(work / "dagster_home"),
-        ELT_START_DATE=first.isoformat(),
-        DAGSTER_MODULE_NAME="elt_assets.definitions",
-    )
-    (work / "dagster_home").mkdir()
-    (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    steps: dict[str, Step] = {}
+    env = dagster_env(env, landing, warehouses.warehouse_url(days, work), work / "dagster_home", first)
+    history = History()
     if with_floor:
-        floor_db = work / "floor.duckdb"
-        steps["floor"], output = measure(
-            "floor", [sys.executable, str(Path(__file__).parent / "floor.py"), "--landing", str(landing), "--database", str(floor_db)],
-            rows, env,
-        )
-        print(f"  floor detail: {output.strip()}", flush=True)
+        command, floor_env = warehouses.floor_command(days, work, landing)
+        history.steps["floor"], output = measure("floor", command, rows, {**env, **floor_env})
+        history.floor_detail = json.loads(output.strip().splitlines()[-1])
+        print(f"  floor detail: {json.dumps(history.floor_detail)}", flush=True)
     print(f"backfilling {first}..{last} ...", flush=True)
-    steps["backfill"], _ = measure(
+    history.steps["backfill"], _ = measure(
         "backfill", dagster_materialize(["--partition-range", f"{first}...{last}"]), rows, env
     )
     if with_floor:
-        equal = tables_equal(work / "warehouse.duckdb", work / "floor.duckdb", "analytics.analytics_variant_user_daily")
-        steps["backfill_equals_floor"] = equal  # type: ignore[assignment]
-        print(f"  backfill analytics == floor analytics: {equal}", flush=True)
+        history.comparison = warehouses.compare(days, work)
+        print(f"  backfill analytics == floor analytics: {history.comparison.equal} {asdict(history.comparison)}", flush=True)
     move_day(held_back, landing, incremental_day)
     day_rows = event_rows(landing, [incremental_day])
-    steps["incremental"], _ = measure(
+    print(f"incremental day {incremental_day} ...", flush=True)
+    history.steps["incremental"], _ = measure(
         "incremental", dagster_materialize(["--partition", incremental_day.isoformat()]), day_rows, env
     )
-    return steps
+    return history
 
 
-def main() -> None:
+def run_sample_day(work: Path, env: dict[str, str]) -> list[Step]:
+    """One day of the shipped sample, every asset, in a fresh DAGSTER_HOME and DuckDB warehouse.
+
+    The days before it are built first, unmeasured; then the day is materialized
+    SAMPLE_DAY_REPEATS times, each a whole CLI process. Returns the measured runs.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    env = dagster_env(env, SAMPLE_LANDING, f"duckdb:///{work / 'warehouse.duckdb'}", work / "dagster_home", SAMPLE_FIRST_DAY)
+    before = SAMPLE_DAY - timedelta(days=1)
+    print(f"sample: building {SAMPLE_FIRST_DAY}...{before} (not measured) ...", flush=True)
+    measure("sample_history", dagster_materialize(["--partition-range", f"{SAMPLE_FIRST_DAY}...{before}"]), 0, env)
+    rows = event_rows(SAMPLE_LANDING, [SAMPLE_DAY])
+    runs = []
+    for attempt in range(1, SAMPLE_DAY_REPEATS + 1):
+        print(f"sample day {SAMPLE_DAY}, run {attempt} of {SAMPLE_DAY_REPEATS} ...", flush=True)
+        step, _ = measure("sample_day", dagster_materialize(["--partition", SAMPLE_DAY.isoformat()]), rows, env)
+        runs.append(step)
+    return runs
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def targets(engine: str, days: int, long_days: int) -> list[Target]:
+    """The goals for an engine, as limits on figures of the report.
+
+    The incremental day should cost about the same whatever the history before it:
+    incremental(long) / incremental(days) is set only when the long history runs.
+    """
+    scaling = (
+        [Target(f"incremental_{long_days}_over_{days}", f"incremental({long_days}) / incremental({days})", 1.25)]
+        if long_days else []
+    )
+    if engine == "postgres":
+        return [Target("backfill_over_floor", "backfill / floor", 1.5), *scaling]
+    return [
+        Target("backfill_over_floor", "backfill / floor", 0.8),
+        Target(f"incremental_{days}_seconds", f"incremental({days}) seconds", 5.0),
+        *scaling,
+        Target("backfill_peak_rss_mb", "backfill peak RSS MB", 2048.0),
+        Target("sample_day_seconds", f"sample day seconds (best of {SAMPLE_DAY_REPEATS})", 3.0),
+    ]
+
+
+def figures(args, short: History, long: History | None, sample_runs: list[Step]) -> dict[str, float]:
+    """The ratios and single figures the targets are set on."""
+    floor, backfill, incremental = short.steps["floor"], short.steps["backfill"], short.steps["incremental"]
+    values = {
+        "backfill_over_floor": backfill.wall_seconds / floor.wall_seconds,
+        f"incremental_{args.days}_seconds": incremental.wall_seconds,
+        "backfill_peak_rss_mb": backfill.peak_rss_mb,
+    }
+    if long:
+        values[f"incremental_{args.long_days}_over_{args.days}"] = (
+            long.steps["incremental"].wall_seconds / incremental.wall_seconds
+        )
+    if sample_runs:
+        values["sample_day_seconds"] = min(step.wall_seconds for step in sample_runs)
+    return values
+
+
+def judge(goals: list[Target], values: dict[str, float]) -> list[dict]:
+    """Each target with its figure and whether it is met (None when not measured)."""
+    verdicts = []
+    for goal in goals:
+        value = values.get(goal.figure)
+        verdicts.append({
+            "figure": goal.figure, "label": goal.label, "limit": goal.limit, "value": value,
+            "met": None if value is None else value <= goal.limit,
+        })
+    return verdicts
+
+
+def build_report(args, engine: str, warehouses, short: History, long: History | None, sample_runs: list[Step]) -> dict:
+    steps = {
+        "floor": asdict(short.steps["floor"]),
+        "backfill": asdict(short.steps["backfill"]),
+        f"incremental_{args.days}": asdict(short.steps["incremental"]),
+    }
+    if long:
+        steps[f"incremental_{args.long_days}"] = asdict(long.steps["incremental"])
+    if sample_runs:
+        steps["sample_day"] = asdict(min(sample_runs, key=lambda step: step.wall_seconds))
+    values = figures(args, short, long, sample_runs)
+    ratios = {name: value for name, value in values.items() if "_over_" in name}
+    report = {
+        "engine": engine,
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
+        **({"postgres": warehouses.describe()} if engine == "postgres" else {}),
+        "scale": {"users": args.users, "days": args.days, "events_per_day": args.events_per_day, "long_days": args.long_days},
+        "steps": steps,
+        "floor_detail": short.floor_detail,
+        "ratios": ratios,
+        "targets": judge(targets(engine, args.days, args.long_days), values),
+        "comparison": asdict(short.comparison) if short.comparison else None,
+        "backfill_analytics_equals_floor": bool(short.comparison and short.comparison.equal),
+    }
+    if sample_runs:
+        report["sample_day_runs"] = [asdict(step) for step in sample_runs]
+    if engine == "postgres":
+        report["peak_rss_note"] = "client processes only; the PostgreSQL server's backends are not counted"
+    return report
+
+
+def print_report(report: dict) -> None:
+    print()
+    print(f"engine: {report['engine']}" + (f"  server: {report['postgres']['server']} ({report['postgres']['server_version']})" if "postgres" in report else ""))
+    print(f"{'step':<18}{'wall s':>9}{'peak RSS MB':>13}{'rows':>13}{'rows/s':>13}")
+    for name, step in report["steps"].items():
+        print(f"{name:<18}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
+    if "sample_day_runs" in report:
+        print("sample day runs (s): " + ", ".join(f"{run['wall_seconds']:.2f}" for run in report["sample_day_runs"]))
+    print()
+    print(f"{'target':<38}{'value':>10}{'limit':>11}  verdict")
+    for target in report["targets"]:
+        value = "-" if target["value"] is None else f"{target['value']:.2f}"
+        verdict = {True: "met", False: "not met", None: "not measured"}[target["met"]]
+        print(f"{target['label']:<38}{value:>10}{'<= ' + format(target['limit'], 'g'):>11}  {verdict}")
+    print(f"backfill analytics equals floor: {report['backfill_analytics_equals_floor']}")
+
+
+def result_file(out: Path, engine: str, args) -> Path:
+    """bench-<scale>.json for DuckDB (as before), bench-postgres-<scale>.json for PostgreSQL."""
+    prefix = "bench-" if engine == "duckdb" else f"bench-{engine}-"
+    return out / f"{prefix}{args.users}u-{args.days}d-{args.events_per_day}e.json"
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--events-per-day", type=int, default=1_000_000)
-    parser.add_argument("--long-days", type=int, default=180, help="history for the second incremental day (0 skips it)")
+    parser.add_argument("--postgres-url", help="admin SQLAlchemy URL of a PostgreSQL server: benchmark PostgreSQL, not DuckDB")
+    parser.add_argument("--users", type=int, help="users (DuckDB 100000, PostgreSQL 10000)")
+    parser.add_argument("--days", type=int, help="days of the history the floor and backfill cover (30)")
+    parser.add_argument("--events-per-day", type=int, help="events a day (DuckDB 1000000, PostgreSQL 100000)")
+    parser.add_argument("--long-days", type=int, help="history for the second incremental day, 0 skips it (DuckDB 180, PostgreSQL 90)")
+    parser.add_argument("--no-sample-day", action="store_true", help="skip the sample-day step (DuckDB only)")
     parser.add_argument("--start", default="2023-06-01")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path("/tmp/elt-bench"))
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files and warehouses")
-    args = parser.parse_args()
+    parser.add_argument("--keep", action="store_true", help="keep the generated files, warehouses and databases")
+    args = parser.parse_args(argv)
+    defaults = DEFAULT_SCALES["postgres" if args.postgres_url else "duckdb"]
+    for name, value in asdict(defaults).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for name in ("users", "days", "events_per_day"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.long_days < 0:
+        parser.error("--long-days must be 0 or more")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    engine = "postgres" if args.postgres_url else "duckdb"
+    warehouses = PostgresWarehouses(args.postgres_url) if engine == "postgres" else DuckDBWarehouses()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ELT_", "DAGSTER_"))}
-
-    short = run_history(args, args.days, args.work / f"history_{args.days}", env, with_floor=True)
-    long = run_history(args, args.long_days, args.work / f"history_{args.long_days}", env, with_floor=False) if args.long_days else {}
-
-    floor, backfill = short["floor"], short["backfill"]
-    report = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
-        "scale": {"users": args.users, "days": args.days, "events_per_day": args.events_per_day, "long_days": args.long_days},
-        "steps": {
-            "floor": asdict(floor),
-            "backfill": asdict(backfill),
-            f"incremental_{args.days}": asdict(short["incremental"]),
-            **({f"incremental_{args.long_days}": asdict(long["incremental"])} if long else {}),
-        },
-        "ratios": {
-            "backfill_over_floor": backfill.wall_seconds / floor.wall_seconds,
-            **(
-                {f"incremental_{args.long_days}_over_{args.days}": long["incremental"].wall_seconds / short["incremental"].wall_seconds}
-                if long else {}
-            ),
-        },
-        "backfill_analytics_equals_floor": short["backfill_equals_floor"],
-    }
-    print()
-    print(f"{'step':<18}{'wall s':>9}{'peak RSS MB':>13}{'rows':>13}{'rows/s':>13}")
-    for name, step in report["steps"].items():
-        print(f"{name:<18}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
-    for name, value in report["ratios"].items():
-        print(f"{name:<30}{value:>8.2f}")
-    print(f"backfill analytics equals floor: {report['backfill_analytics_equals_floor']}")
+    print(f"engine {engine}: {args.users} users, {args.days} days, {args.events_per_day} events a day, long history {args.long_days} days", flush=True)
+    try:
+        short = run_history(args, args.days, args.work / f"history_{args.days}", env, warehouses, with_floor=True)
+        long = (
+            run_history(args, args.long_days, args.work / f"history_{args.long_days}", env, warehouses, with_floor=False)
+            if args.long_days else None
+        )
+        sample_runs = [] if engine != "duckdb" or args.no_sample_day else run_sample_day(args.work / "sample_day", env)
+        report = build_report(args, engine, warehouses, short, long, sample_runs)
+    finally:
+        if not args.keep:
+            warehouses.cleanup()
+    print_report(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    result_file = args.out / f"bench-{args.users}u-{args.days}d-{args.events_per_day}e.json"
-    result_file.write_text(json.dumps(report, indent=2))
-    print(f"written: {result_file}")
+    path = result_file(args.out, engine, args)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"written: {path}")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
     if not report["backfill_analytics_equals_floor"]:
