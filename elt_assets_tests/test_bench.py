@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark harness (bench/run.py) at a tiny scale, on both engines.
+
+It checks that the harness runs end to end, writes its JSON and finds the backfill's
+analytics table equal to the floor's. The timings it measures are not checked: at this
+scale they say nothing, and the machine may be busy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RUN = PROJECT_ROOT / "bench" / "run.py"
+
+# Two days of history, then one more; a three-day history for the second incremental day.
+TINY = ["--users", "300", "--days", "2", "--events-per-day", "3000", "--long-days", "3", "--no-sample-day"]
+EXPECTED_STEPS = {"floor", "backfill", "incremental_2", "incremental_3"}
+
+
+def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, str(RUN), *TINY, "--work", str(tmp_path / "work"), "--out", str(out), *extra],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed
+
+
+def read_report(path: Path) -> dict:
+    assert path.exists(), f"no result file {path}"
+    return json.loads(path.read_text())
+
+
+def assert_sound(report: dict, engine: str) -> None:
+    """The report is of the right engine, the tables are equal and every step did some work."""
+    assert report["engine"] == engine
+    assert report["backfill_analytics_equals_floor"] is True
+    assert report["comparison"]["rows_left"] == report["comparison"]["rows_right"] > 0
+    assert set(report["steps"]) == EXPECTED_STEPS
+    for name, step in report["steps"].items():
+        assert step["wall_seconds"] > 0, name
+        assert step["rows"] > 0, name
+    assert set(report["floor_detail"]) == {"load_seconds", "sql_seconds"}
+    assert all(target["met"] in (True, False, None) for target in report["targets"])
+
+
+def test_bench_duckdb(tmp_path):
+    run_bench(tmp_path)
+    report = read_report(tmp_path / "out" / "bench-300u-2d-3000e.json")
+    assert_sound(report, "duckdb")
+    assert not (tmp_path / "work").exists()  # removed without --keep
+
+
+def test_bench_postgres(tmp_path, postgres_admin_url):
+    completed = run_bench(tmp_path, "--postgres-url", postgres_admin_url)
+    report = read_report(tmp_path / "out" / "bench-postgres-300u-2d-3000e.json")
+    assert_sound(report, "postgres")
+    admin = sa.make_url(postgres_admin_url)
+    if admin.password:
+        assert admin.password not in completed.stdout + completed.stderr
+    engine = sa.create_engine(admin)
+    try:
+        with engine.connect() as connection:
+            left = connection.execute(
+                sa.text("select datname from pg_database where datname = any(:names)"),
+                {"names": ["elt_bench_floor_2", "elt_bench_wh_2", "elt_bench_wh_3"]},
+            ).scalars().all()
+    finally:
+        engine.dispose()
+    assert left == []  # dropped without --keep
