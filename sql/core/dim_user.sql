@@ -1,5 +1,9 @@
 -- Point in time: for each day of the window, every user assigned by then, with the
 -- attribute version that had landed by that day and was valid at its end.
+-- A version is visible from the later of the day it landed and the day it became valid;
+-- among the visible versions, the latest valid_from wins. The winner can only change on
+-- a day a version becomes visible, so each user's history is cut into intervals at
+-- those days first, and each user-day then looks up its one interval.
 with days as (
     select cast(day as date) as as_of_date
     from generate_series(
@@ -18,55 +22,65 @@ uv as (
     where assigned_on < :window_end
 ),
 
-um as (
+versions as (
     select
         user_id,
         age,
         gender,
         valid_from,
-        partition_date
+        greatest(partition_date, cast(valid_from as date)) as visible_from
     from {{ ref('dim_user_metadata') }}
     where partition_date < :window_end
 ),
 
-variant_by_day as (
-    select
-        days.as_of_date,
-        uv.user_id,
-        uv.variant_id
-    from days
-    inner join uv
-        on uv.assigned_on <= days.as_of_date
+change_days as (
+    select distinct
+        user_id,
+        visible_from as effective_from
+    from versions
 ),
 
-metadata_by_day as (
+winners as (
     select
-        days.as_of_date,
-        um.user_id,
-        um.age,
-        um.gender,
+        change_days.user_id,
+        change_days.effective_from,
+        versions.age,
+        versions.gender,
         row_number() over (
-            partition by days.as_of_date, um.user_id
-            order by um.valid_from desc
+            partition by change_days.user_id, change_days.effective_from
+            order by versions.valid_from desc
         ) as version_rank
-    from days
-    inner join um
-        on um.partition_date <= days.as_of_date
-        and um.valid_from < days.as_of_date + interval '1 day'
+    from change_days
+    inner join versions
+        on versions.user_id = change_days.user_id
+        and versions.visible_from <= change_days.effective_from
+),
+
+intervals as (
+    select
+        user_id,
+        age,
+        gender,
+        effective_from,
+        lead(effective_from) over (partition by user_id order by effective_from) as effective_to
+    from winners
+    where version_rank = 1
 ),
 
 final as (
     select
-        variant_by_day.as_of_date,
-        variant_by_day.user_id,
-        variant_by_day.variant_id,
-        metadata_by_day.age,
-        metadata_by_day.gender
-    from variant_by_day
-    left join metadata_by_day
-        on variant_by_day.user_id = metadata_by_day.user_id
-        and variant_by_day.as_of_date = metadata_by_day.as_of_date
-        and metadata_by_day.version_rank = 1
+        days.as_of_date,
+        uv.user_id,
+        uv.variant_id,
+        intervals.age,
+        intervals.gender
+    from days
+    inner join uv
+        on uv.assigned_on <= days.as_of_date
+    left join intervals
+        on intervals.user_id = uv.user_id
+        and intervals.effective_from <= days.as_of_date
+        and (intervals.effective_to is null or days.as_of_date < intervals.effective_to)
 )
 
 select * from final
