@@ -25,6 +25,7 @@ from elt_assets.warehouse import Column, Warehouse, first_line, qualified, valid
 BOOKKEEPING_COLUMNS = ("partition_date", "source_file")
 STAGE_TABLE = "_landing_rows"
 TEXT_TABLE = "_landing_text"
+FILES_TABLE = "_landing_files"
 # A day without a file of these tables is an error; other tables land change sets.
 TABLES_REQUIRED_EVERY_DAY = ("user_event",)
 
@@ -68,46 +69,71 @@ def load_landing_files(
 ) -> int:
     """Append the typed rows of every file to `target` on a DuckDB connection, checked.
 
-    `target` has the raw table's columns and holds no other rows of the window. Each file
-    is parsed straight into its column types (DuckDB's bulk path); when a file fails to
-    parse or a check fails, that file is read again as text to say which line and value is
-    wrong. Raises LandingError on the first problem; returns the number of rows loaded.
+    `target` has the raw table's columns and holds no other rows of the window. The
+    files are parsed straight into their column types (DuckDB's bulk path), in one scan
+    per format and column order, so a range of days is read like a single table; when a
+    scan fails or a check fails, the files are read again one at a time as text to say
+    which file, line and value is wrong. Raises LandingError on the first problem;
+    returns the number of rows loaded.
     """
     names = [column.name for column in columns]
+    groups: dict[tuple[str, tuple[str, ...]], list[LandingFile]] = {}
     for landing_file in files:
-        _check_file_shape(reader, table, names, landing_file)
-        try:
-            reader.execute(sa.text(_typed_insert_sql(target, columns, landing_file)), {
-                "local_path": landing_file.local_path,
-                "path": landing_file.path,
-                "day": landing_file.day,
-            })
-        except sa.exc.DBAPIError as error:
-            diagnose_file(table, columns, landing_file)
-            raise LandingError(f"cannot read landing file {landing_file.path}: {first_line(error)}") from error
+        header = _check_file_shape(reader, table, names, landing_file)
+        groups.setdefault((landing_file.format, header), []).append(landing_file)
+    if not files:
+        return 0
+    reader.execute(sa.text(f"create or replace temp table {FILES_TABLE} (local_path varchar, path varchar, day date)"))
+    reader.execute(
+        sa.text(f"insert into {FILES_TABLE} (local_path, path, day) values (:local_path, :path, :day)"),
+        [{"local_path": str(f.local_path), "path": f.path, "day": f.day} for f in files],
+    )
+    try:
+        for (file_format, header), group in groups.items():
+            try:
+                reader.execute(
+                    sa.text(_typed_insert_sql(target, columns, file_format, header)),
+                    {"local_paths": [str(f.local_path) for f in group]},
+                )
+            except sa.exc.DBAPIError as error:
+                for landing_file in group:
+                    diagnose_file(table, columns, landing_file)  # raises at the first bad file
+                paths = ", ".join(f.path for f in group)
+                raise LandingError(f"cannot read landing files {paths}: {first_line(error)}") from error
+    finally:
+        reader.execute(sa.text(f"drop table if exists {FILES_TABLE}"))
     return _check_loaded_rows(reader, target, table, columns, files, first_day, end_day)
 
 
-def _typed_insert_sql(target: str, columns: list[LandingColumn], landing_file: LandingFile) -> str:
+def _typed_insert_sql(target: str, columns: list[LandingColumn], file_format: str, header: tuple[str, ...]) -> str:
     names = ", ".join(column.name for column in columns)
-    if landing_file.format == "csv":
-        types = ", ".join(f"'{column.name}': '{column.cast_type}'" for column in columns)
+    if file_format == "csv":
+        # Types are given in the files' own column order: DuckDB names CSV columns by
+        # position when they are given, so a reordered file still lands by name.
+        cast_types = {column.name: column.cast_type for column in columns}
+        types = ", ".join(f"'{name}': '{cast_types[name]}'" for name in header)
         scan = (
-            "read_csv(:local_path, header = true, delim = ',', quote = '\"', strict_mode = true, "
-            f"columns = {{{types}}})"
+            "read_csv(:local_paths, header = true, delim = ',', quote = '\"', strict_mode = true, "
+            f"filename = true, columns = {{{types}}})"
         )
-        selected = names
+        selected = ", ".join(f"scanned.{column.name}" for column in columns)
     else:
-        scan = "read_parquet(:local_path)"
-        selected = ", ".join(f"cast({column.name} as {column.cast_type})" for column in columns)
+        scan = "read_parquet(:local_paths, filename = true)"
+        selected = ", ".join(f"cast(scanned.{column.name} as {column.cast_type})" for column in columns)
     return (
         f"insert into {target} ({names}, partition_date, source_file) "
-        f"select {selected}, :day, :path from {scan}"
+        f"select {selected}, landed.day, landed.path from {scan} as scanned "
+        f"inner join {FILES_TABLE} as landed on landed.local_path = scanned.filename"
     )
 
 
-def _check_file_shape(reader: Connection, table: str, names: list[str], landing_file: LandingFile) -> None:
-    """Refuse empty files and files whose columns are not exactly the raw table's."""
+def _check_file_shape(
+    reader: Connection, table: str, names: list[str], landing_file: LandingFile
+) -> tuple[str, ...]:
+    """Refuse empty files and files whose columns are not exactly the raw table's.
+
+    Returns the file's column names in the file's order.
+    """
     if landing_file.size == 0:
         raise LandingError(f"landing file {landing_file.path} is empty (0 bytes)")
     if landing_file.format == "csv":
@@ -134,6 +160,13 @@ def _check_file_shape(reader: Connection, table: str, names: list[str], landing_
             f"landing file {landing_file.path} does not match raw_data.{table}: "
             f"{'; '.join(problems)} (expected exactly: {', '.join(names)})"
         )
+    repeated = sorted({name for name in found if found.count(name) > 1})
+    if repeated:
+        raise LandingError(
+            f"landing file {landing_file.path} does not match raw_data.{table}: "
+            f"column(s) {', '.join(repeated)} appear more than once"
+        )
+    return tuple(found)
 
 
 def _check_loaded_rows(

@@ -83,6 +83,12 @@ CASES = {
         lambda path: path.unlink(),
         [f"no events landed for {DAY}"],
     ),
+    "repeated column": (
+        lambda path: path.write_text(
+            "\n".join(line + "," + line.split(",")[0] for line in path.read_text().splitlines()) + "\n"
+        ),
+        ["column(s) user_id appear more than once", f"user_event/{DAY}.csv"],
+    ),
     "ragged row": (
         lambda path: _rewrite_line(path, 5, lambda line: line + ",1,2"),
         [f"cannot read landing file", f"user_event/{DAY}.csv"],
@@ -96,6 +102,17 @@ def test_bad_event_file_fails_clearly_and_keeps_the_old_partition(built, case):
     corrupt, expected = CASES[case]
     corrupt(_event_file(landing))
     _fails(landing, url, expected)
+    assert warehouse_digest(url) == before
+
+
+def test_a_file_with_its_columns_in_another_order_lands_by_name(built):
+    # Two integer flags swapped would parse either way: only the header can tell them apart.
+    landing, url, before = built
+    path = _event_file(landing)
+    order = [3, 0, 5, 4, 1, 2]  # clicked, user_id, paidamount, purchased, datestamp, item_id
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(",".join(line.split(",")[index] for index in order) for line in lines) + "\n")
+    run_elt(landing, url, DAY)
     assert warehouse_digest(url) == before
 
 
