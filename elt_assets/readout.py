@@ -14,13 +14,12 @@ statsmodels and scipy.stats.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from elt_assets.chart import rate_chart_svg, svg_markdown_image
 from elt_assets.distributions import (
     chi_square_sf,
     normal_quantile,
@@ -146,34 +145,12 @@ def _mean_difference(metric: str, control: VariantTotals, test: VariantTotals) -
 
 
 def ctr_chart_markdown(daily: Sequence[tuple[date, str, float, float]], title: str) -> str:
-    """A PNG line chart of daily click-through rate per variant, as a markdown image.
+    """A line chart of daily click-through rate per variant, as a markdown image.
 
     `daily` holds (day, variant, clicks, impressions) rows.
     """
-    import matplotlib.dates
-    import matplotlib.ticker
-    from matplotlib.figure import Figure  # no pyplot: no global state, a faster import
-
-    series: dict[str, tuple[list[date], list[float]]] = {}
+    series: dict[str, list[tuple[date, float]]] = {}
     for day, variant, clicks, impressions in daily:
         if impressions:
-            days, rates = series.setdefault(variant, ([], []))
-            days.append(day)
-            rates.append(float(clicks) / float(impressions))
-    figure = Figure(figsize=(7, 3.2), dpi=100)
-    axes = figure.add_subplot()
-    for variant, (days, rates) in sorted(series.items()):
-        axes.plot(days, rates, marker="o", label=variant)
-    axes.set_title(title)
-    axes.set_ylabel("click-through rate")
-    axes.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    axes.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=10))
-    axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"![{title}](data:image/png;base64,{encoded})"
+            series.setdefault(variant, []).append((day, float(clicks) / float(impressions)))
+    return svg_markdown_image(rate_chart_svg(title, series, "click-through rate"), title)

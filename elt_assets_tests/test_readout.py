@@ -149,3 +149,24 @@ def test_the_chi_square_tail_matches_scipy(freedom):
 
     for statistic in (0.0, 0.5, 3.84, 12.0, 40.0):
         assert chi_square_sf(statistic, freedom) == pytest.approx(stats.chi2.sf(statistic, freedom), rel=1e-9, abs=1e-300)
+
+
+def test_the_chart_is_an_svg_with_one_line_per_variant():
+    from datetime import date, timedelta
+    from xml.etree import ElementTree
+
+    from elt_assets.chart import rate_chart_svg
+
+    days = [date(2023, 6, 1) + timedelta(days=offset) for offset in range(12)]
+    svg = rate_chart_svg(
+        "CTR <by variant>",
+        {"control": [(day, 0.10) for day in days], "test & co": [(day, 0.12) for day in days[:1]]},
+        "click-through rate",
+    )
+    root = ElementTree.fromstring(svg)  # well-formed, names escaped
+    namespace = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{namespace}polyline")) == 2
+    assert len(root.findall(f"{namespace}circle")) == 13
+    texts = [element.text for element in root.iter(f"{namespace}text")]
+    assert "CTR <by variant>" in texts and "test & co" in texts
+    assert "10.00%" in texts and "12.00%" in texts
