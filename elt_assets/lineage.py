@@ -2,21 +2,31 @@
 
 sqlglot parses the rendered SQL, with every model's documented columns as the schema
 (so `select *` expands), and traces each output column back to the columns of the models
-it reads. Computed once, when the code location loads.
+it reads. Parsing every model takes about half a second, paid by every process that
+loads the code location (each run, the webserver, the daemon), so the result is kept in
+a JSON file named by a digest of the SQL folder and sqlglot's version (ELT_CACHE_DIR,
+default .elt_cache/ in the project): any change to a model or a schema file is a new
+digest, hence a fresh computation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import sqlglot
-from sqlglot import exp
-from sqlglot.lineage import lineage
-from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import build_scope
 
 from elt_assets.models import Model, Registry, registry
+from elt_assets.settings import PROJECT_ROOT, SQL_DIR
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 # The SQL files are written to run on DuckDB and PostgreSQL alike; DuckDB's reader parses
 # them, and nothing here depends on the dialect's finer points.
@@ -33,6 +43,9 @@ def schema_of(models: Registry) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def _qualified_tree(model: Model, models: Registry, schema: dict) -> exp.Expression:
+    import sqlglot
+    from sqlglot.optimizer.qualify import qualify
+
     sql = models.render(model, inline_ephemeral=False).text
     tree = sqlglot.parse_one(sql, read=READ_DIALECT)
     return qualify(tree, schema=schema, dialect=READ_DIALECT, validate_qualify_columns=False)
@@ -49,6 +62,10 @@ def column_dependencies(model: Model, models: Registry | None = None) -> dict[st
 
     A column computed from no table column (a literal, a generated day) maps to [].
     """
+    from sqlglot import exp
+    from sqlglot.lineage import lineage
+    from sqlglot.optimizer.scope import build_scope
+
     models = models or registry()
     schema = schema_of(models)
     tree = _qualified_tree(model, models, schema)
@@ -69,11 +86,9 @@ def column_dependencies(model: Model, models: Registry | None = None) -> dict[st
 @cache
 def column_lineage(model_name: str) -> dg.TableColumnLineage | None:
     """The model's column lineage for its asset's `dagster/column_lineage` metadata."""
-    models = registry()
-    model = models[model_name]
-    if model.materialization == "landing":
+    if registry()[model_name].materialization == "landing":
         return None
-    deps = column_dependencies(model, models)
+    deps = all_column_dependencies()[model_name]
     return dg.TableColumnLineage(
         deps_by_column={
             column: [
@@ -84,3 +99,41 @@ def column_lineage(model_name: str) -> dg.TableColumnLineage | None:
             if sources
         }
     )
+
+
+@cache
+def all_column_dependencies() -> dict[str, dict[str, list[tuple[str, str, str]]]]:
+    """column_dependencies of every model but the raw tables, from the cache file if current."""
+    path = _cache_path()
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            model: {column: [tuple(source) for source in sources] for column, sources in columns.items()}
+            for model, columns in cached.items()
+        }
+    except (OSError, ValueError, AttributeError):
+        pass
+    models = registry()
+    found = {
+        name: column_dependencies(model, models)
+        for name, model in models.models.items()
+        if model.materialization != "landing"
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside, then rename: a process reading at the same time sees all or nothing.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
+            json.dump(found, handle)
+        os.replace(handle.name, path)
+    except OSError:
+        pass  # a read-only checkout computes lineage on every load instead
+    return found
+
+
+def _cache_path() -> Path:
+    digest = hashlib.sha256(f"sqlglot {version('sqlglot')}\n".encode())
+    for file in sorted(SQL_DIR.rglob("*")):
+        if file.suffix in (".sql", ".yml", ".yaml"):
+            digest.update(str(file.relative_to(SQL_DIR)).encode() + b"\0" + file.read_bytes() + b"\0")
+    folder = Path(os.environ.get("ELT_CACHE_DIR") or PROJECT_ROOT / ".elt_cache")
+    return folder / f"lineage-{digest.hexdigest()[:16]}.json"

@@ -104,3 +104,26 @@ def test_materializations_report_the_warehouse_column_types(clean_sample_build):
     assert analytics_columns["num_of_items"] == "bigint"
     assert all(column_type for column_type in analytics_columns.values())
     assert latest[ANALYTICS]["dagster/row_count"].value > 5_000
+
+
+def test_lineage_cache_holds_what_sqlglot_computes_and_follows_the_sql(tmp_path, monkeypatch):
+    import shutil
+
+    from elt_assets import lineage, settings
+    from elt_assets.models import registry
+
+    monkeypatch.setenv("ELT_CACHE_DIR", str(tmp_path / "cache"))
+    lineage.all_column_dependencies.cache_clear()
+    first = lineage.all_column_dependencies()
+    [cache_file] = (tmp_path / "cache").glob("lineage-*.json")
+    expected = lineage.column_dependencies(registry()["analytics_variant_user_daily"])
+    assert first["analytics_variant_user_daily"] == expected
+    lineage.all_column_dependencies.cache_clear()
+    assert lineage.all_column_dependencies() == first  # read back from the file
+    # Any change in the SQL folder names another cache file.
+    sql_copy = tmp_path / "sql"
+    shutil.copytree(settings.SQL_DIR, sql_copy)
+    monkeypatch.setattr(lineage, "SQL_DIR", sql_copy)
+    (sql_copy / "core" / "dim_user.sql").write_text((sql_copy / "core" / "dim_user.sql").read_text() + "\n")
+    assert lineage._cache_path() != cache_file
+    lineage.all_column_dependencies.cache_clear()
