@@ -68,6 +68,23 @@ def test_the_readout_is_cumulative_day_by_day(planted):
     assert totals[-1] == sum(row[5] for row in daily)
 
 
+def test_late_events_for_an_earlier_day_reach_the_later_readouts(tmp_path):
+    """Day 5 is built after day 2 got late events while day 4's totals were not rebuilt."""
+    landing, url = _build(tmp_path)
+    path = landing / "user_event" / "2023-06-02.csv"
+    header, *lines = path.read_text().splitlines()
+    late = []
+    for line in lines[:500]:  # the same users see new items that day
+        user_id, datestamp, item_id, *rest = line.split(",")
+        late.append(",".join([user_id, datestamp, str(int(item_id) + 1_000_000), *rest]))
+    path.write_text("\n".join([header, *lines, *late]) + "\n")
+    run_elt(landing, url, "2023-06-02")
+    run_elt(landing, url, LAST_DAY)
+    control, test = _readout(url)["impressions"][:2]
+    daily = rows(url, "analytics.analytics_variant_user_daily")
+    assert control + test == sum(row[5] for row in daily)
+
+
 def test_an_a_a_experiment_does_not_flag(tmp_path):
     _landing, url = _build(tmp_path, ctr={"control": 0.10, "test": 0.10})
     readout = _readout(url)

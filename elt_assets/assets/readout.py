@@ -6,7 +6,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from elt_assets.metadata import markdown_table, relation_metadata, window_filter
-from elt_assets.models import Model, registry
+from elt_assets.models import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
 from elt_assets.readout import METRICS, VariantTotals, ctr_chart_markdown, readout
 from elt_assets.resources import WarehouseResource
@@ -65,12 +65,12 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """Compute the readout for every day of the window, in order, and replace its rows.
 
     Each day's per-user totals are the previous day's plus the day's own rows, kept in
-    analytics.ab_test_user_totals; the statistics need only a few sums per variant.
+    analytics.ab_test_user_totals, so a day's cost does not grow with the experiment's
+    length; the statistics need only a few sums per variant.
     """
     first_day, end_day = window_days(context.partition_time_window)
     models = registry()
     totals_sql = models.render(READOUT).text
-    by_variant_sql = models.render_metric(READOUT, "by_variant").text
     daily_sql = models.render_metric(READOUT, "daily_ctr").text
     rows: list[dict] = []
     with warehouse.warehouse().transaction() as connection:
@@ -83,7 +83,7 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         for table in (READOUT.qualified_name, f"{READOUT.schema}.{USER_TOTALS}"):
             connection.execute(sa.text(f"delete from {table} where {window_filter('as_of_date')}"), window)
         for day in days_in(first_day, end_day):
-            by_variant = _user_totals(connection, totals_sql, by_variant_sql, day)
+            by_variant = _user_totals(connection, models, day, context.log)
             if len(by_variant) < 2:
                 context.log.warning(f"{day}: no users in both variants yet; no readout for this day")
                 continue
@@ -113,25 +113,39 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _user_totals(connection: sa.Connection, totals_sql: str, by_variant_sql: str, day: date) -> dict[str, VariantTotals]:
-    """Write the day's per-user totals and return their sums per variant."""
+def _user_totals(connection: sa.Connection, models: Registry, day: date, log) -> dict[str, VariantTotals]:
+    """Write the day's per-user totals and return their sums per variant.
+
+    The previous day's totals are carried forward only if they still add up to the
+    history before this day: after late data for an earlier day was loaded, they do not,
+    and the totals are summed from the whole history instead (and are current again from
+    this day on).
+    """
     previous_day = day - timedelta(days=1)
-    carried = connection.execute(
-        sa.text(f"select count(*) from {READOUT.schema}.{USER_TOTALS} where as_of_date = :previous_day"),
-        {"previous_day": previous_day},
-    ).scalar_one()
+    carried_users, *carried = connection.execute(
+        sa.text(models.render_metric(READOUT, "carried_sums").text), {"previous_day": previous_day}
+    ).one()
+    current = False
+    if carried_users:
+        history = connection.execute(
+            sa.text(models.render_metric(READOUT, "history_sums").text), {"history_end": day}
+        ).one()
+        current = [int(value) for value in carried] == [int(value) for value in history]
+        if not current:
+            log.info(f"{day}: the totals of {previous_day} no longer match its history; summing the whole history")
     params = {
         "previous_day": previous_day,
-        # Without the previous day's totals, sum the whole history instead.
-        "history_start": day if carried else BEGINNING,
+        "history_start": day if current else BEGINNING,
         "window_end": day + timedelta(days=1),
     }
+    if not current:
+        params["previous_day"] = BEGINNING  # carry nothing
     connection.execute(
         sa.text(
             f"insert into {READOUT.schema}.{USER_TOTALS} "
             f"(as_of_date, variant_id, user_id, impressions, clicks, purchases, revenue)\n"
             f"select cast(:as_of_date as date), variant_id, user_id, impressions, clicks, purchases, revenue\n"
-            f"from (\n{totals_sql}\n) as totals"
+            f"from (\n{models.render(READOUT).text}\n) as totals"
         ),
         {**params, "as_of_date": day},
     )
@@ -145,7 +159,7 @@ def _user_totals(connection: sa.Connection, totals_sql: str, by_variant_sql: str
             revenue_squares=float(squares or 0),
         )
         for variant, users, impressions, clicks, purchasers, revenue, squares in connection.execute(
-            sa.text(by_variant_sql), {"as_of_date": day}
+            sa.text(models.render_metric(READOUT, "by_variant").text), {"as_of_date": day}
         )
     }
 
