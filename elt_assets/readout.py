@@ -101,8 +101,9 @@ def _proportion(metric: str, hits_c: float, total_c: float, hits_t: float, total
     if hits_c == 0 or hits_t == 0:
         return MetricRow(metric, rate_c, rate_t, None, None, None, None, None)
     pooled = (hits_c + hits_t) / (total_c + total_t)
-    z = (rate_t - rate_c) / math.sqrt(pooled * (1 - pooled) * (1 / total_c + 1 / total_t))
-    p_value = normal_two_sided_p(z)
+    variance = pooled * (1 - pooled) * (1 / total_c + 1 / total_t)
+    # Every unit a hit (everyone bought, after long enough): no spread, no test.
+    p_value = normal_two_sided_p((rate_t - rate_c) / math.sqrt(variance)) if variance > 0 else None
     # Log interval of the ratio, each count and total increased by one half.
     hits_t_, total_t_, hits_c_, total_c_ = hits_t + 0.5, total_t + 0.5, hits_c + 0.5, total_c + 0.5
     log_ratio = math.log((hits_t_ / total_t_) / (hits_c_ / total_c_))
@@ -115,7 +116,7 @@ def _proportion(metric: str, hits_c: float, total_c: float, hits_t: float, total
         math.exp(log_ratio - half_width) - 1,
         math.exp(log_ratio + half_width) - 1,
         p_value,
-        p_value < ALPHA,
+        None if p_value is None else p_value < ALPHA,
     )
 
 

@@ -187,3 +187,13 @@ def test_the_chart_is_an_svg_with_one_line_per_variant():
     texts = [element.text for element in root.iter(f"{namespace}text")]
     assert "CTR <by variant>" in texts and "test & co" in texts
     assert "10.00%" in texts and "12.00%" in texts
+
+
+def test_a_metric_without_spread_has_no_p_value():
+    """After enough days every user has bought: conversion is 100% in both groups."""
+    everyone = VariantTotals(users=500, impressions=9000, clicks=900, purchasers=500, revenue=50_000, revenue_squares=6e6)
+    rows_by_metric = {row.metric: row for row in readout({"control": everyone, "test": everyone})}
+    conversion = rows_by_metric["purchase_conversion"]
+    assert conversion.control_value == conversion.test_value == 1.0
+    assert conversion.lift == 0 and conversion.p_value is None and conversion.flagged is None
+    assert rows_by_metric["ctr"].p_value == pytest.approx(1.0)
