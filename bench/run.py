@@ -10,6 +10,11 @@ Steps, each a whole process, timed with wall seconds and the peak RSS of its pro
   backfill      dagster asset materialize --select '*' --partition-range FIRST...LAST
   incremental   day LAST+1 lands; dagster asset materialize --select '*' --partition LAST+1
   incremental   the same at a longer history (--long-days; 0 skips it)
+  dagster only  the backfill and the incremental day again, on noop_definitions.py: the
+                same asset graph, checks and executor with every step a no-op, in a
+                fresh DAGSTER_HOME. What Dagster itself (start-up, loading the code
+                location, recording each partition's materialization and each check)
+                costs of the runs above.
   sample day    (DuckDB only; --no-sample-day skips it) on the shipped sample in seeds/landing:
                 2023-06-01...2023-06-04 built unmeasured, then
                 dagster asset materialize --select '*' --partition 2023-06-05
@@ -194,6 +199,19 @@ def dagster_env(base: dict[str, str], landing: Path, warehouse_url: str, home: P
     return env
 
 
+def noop_dagster_env(env: dict[str, str], home: Path) -> dict[str, str]:
+    """The environment of a run of noop_definitions: the same graph, no warehouse work."""
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    paths = [str(BENCH_DIR), str(PROJECT_ROOT), env.get("PYTHONPATH", "")]
+    return {
+        **env,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_MODULE_NAME": "noop_definitions",
+        "PYTHONPATH": os.pathsep.join(path for path in paths if path),
+    }
+
+
 # --- landing files ------------------------------------------------------------------------
 
 
@@ -336,12 +354,21 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
     if with_floor:
         history.comparison = warehouses.compare(days, work)
         print(f"  backfill analytics == floor analytics: {history.comparison.equal} {asdict(history.comparison)}", flush=True)
+        noop_env = noop_dagster_env(env, work / "dagster_home_noop")
+        print("the same backfill with every step a no-op (Dagster's own cost) ...", flush=True)
+        history.steps["dagster_only_backfill"], _ = measure(
+            "dagster_only_backfill", dagster_materialize(["--partition-range", f"{first}...{last}"]), rows, noop_env
+        )
     move_day(held_back, landing, incremental_day)
     day_rows = event_rows(landing, [incremental_day])
     print(f"incremental day {incremental_day} ...", flush=True)
     history.steps["incremental"], _ = measure(
         "incremental", dagster_materialize(["--partition", incremental_day.isoformat()]), day_rows, env
     )
+    if with_floor:
+        history.steps["dagster_only_day"], _ = measure(
+            "dagster_only_day", dagster_materialize(["--partition", incremental_day.isoformat()]), day_rows, noop_env
+        )
     return history
 
 
@@ -424,6 +451,9 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
         "backfill": asdict(short.steps["backfill"]),
         f"incremental_{args.days}": asdict(short.steps["incremental"]),
     }
+    for name in ("dagster_only_backfill", "dagster_only_day"):
+        if name in short.steps:
+            steps[name] = asdict(short.steps[name])
     if long:
         steps[f"incremental_{args.long_days}"] = asdict(long.steps["incremental"])
     if sample_runs:
@@ -452,9 +482,9 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
 def print_report(report: dict) -> None:
     print()
     print(f"engine: {report['engine']}" + (f"  server: {report['postgres']['server']} ({report['postgres']['server_version']})" if "postgres" in report else ""))
-    print(f"{'step':<18}{'wall s':>9}{'peak RSS MB':>13}{'rows':>13}{'rows/s':>13}")
+    print(f"{'step':<22}{'wall s':>9}{'peak RSS MB':>13}{'rows':>13}{'rows/s':>13}")
     for name, step in report["steps"].items():
-        print(f"{name:<18}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
+        print(f"{name:<22}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
     if "sample_day_runs" in report:
         print("sample day runs (s): " + ", ".join(f"{run['wall_seconds']:.2f}" for run in report["sample_day_runs"]))
     print()

@@ -19,7 +19,7 @@ RUN = PROJECT_ROOT / "bench" / "run.py"
 
 # Two days of history, then one more; a three-day history for the second incremental day.
 TINY = ["--users", "300", "--days", "2", "--events-per-day", "3000", "--long-days", "3", "--no-sample-day"]
-EXPECTED_STEPS = {"floor", "backfill", "incremental_2", "incremental_3"}
+EXPECTED_STEPS = {"floor", "backfill", "incremental_2", "incremental_3", "dagster_only_backfill", "dagster_only_day"}
 
 
 def run_bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
