@@ -101,3 +101,47 @@ def test_analytics_equals_the_lecture_select_over_raw_tables(unchanging):
     ours, _ = _query(unchanging, "select * from analytics.analytics_variant_user_daily")
     lecture, _ = _query(unchanging, f"select * from ({LECTURE_RAW_SELECT}) where datestamp is not null")
     assert ours == lecture
+
+
+def test_events_without_a_user_stay_a_group_of_their_own_as_in_the_lecture():
+    """The model's SQL on hand-made core tables: NULL user_id and NULL item_id rows too."""
+    import re
+
+    from elt_assets.models import registry
+
+    models = registry()
+    sql = models.render(models["analytics_variant_user_daily"]).text
+    native = re.sub(r"(?<![:\w]):([a-z_]+)\b", r"$\1", sql)
+    connection = duckdb.connect()
+    connection.execute("create schema core")
+    connection.execute(
+        "create table core.fact_user_event (user_id integer, datestamp timestamp, item_id integer, "
+        "clicked integer, purchased integer, paidamount integer)"
+    )
+    connection.execute(
+        "insert into core.fact_user_event values "
+        "(1, '2023-06-01', 10, 1, 0, 0), (1, '2023-06-01', 11, 0, 1, 30), (1, '2023-06-01', null, 1, 1, 5), "
+        "(null, '2023-06-01', 10, 1, 1, 7), (null, '2023-06-01', 12, 0, 0, 0), (0, '2023-06-01', 10, 0, 1, 9), "
+        "(2, '2023-06-02', 10, 1, 1, 4)"
+    )
+    connection.execute(
+        "create table core.dim_user (as_of_date date, user_id integer, variant_id varchar, age varchar, gender varchar)"
+    )
+    connection.execute(
+        "insert into core.dim_user values ('2023-06-01', 1, 'test', '25-34', 'F'), "
+        "('2023-06-01', 0, 'control', null, null), ('2023-06-02', 2, 'control', '35-44', 'M')"
+    )
+    ours = connection.execute(native, {"window_start": "2023-06-01", "window_end": "2023-06-03"}).fetchall()
+    lecture = connection.execute(
+        """
+        SELECT variant_id, ue.user_id, datestamp, age, gender,
+          COUNT(DISTINCT item_id) num_of_items,
+          COUNT(DISTINCT CASE WHEN clicked THEN item_id END) num_of_clicks,
+          SUM(purchased) num_of_purchases, SUM(paidamount) revenue
+        FROM core.fact_user_event ue
+        LEFT JOIN core.dim_user u ON ue.user_id = u.user_id AND cast(ue.datestamp as date) = u.as_of_date
+        GROUP by 1, 2, 3, 4, 5
+        """
+    ).fetchall()
+    assert sorted(ours, key=repr) == sorted(lecture, key=repr)
+    assert len(ours) == 4  # users 1, 0, 2 and the NULL user

@@ -4,7 +4,9 @@
 -- time, and joins users to one row per user-day instead of to every event.
 -- clicked is an integer, so the click test is written `clicked <> 0`, which means the
 -- same as the lecture's `case when clicked` and also runs on PostgreSQL. A NULL user_id
--- stays a group of its own, as in the lecture, hence `is not distinct from`.
+-- stays a group of its own, as in the lecture: the two stages are joined on a key that is
+-- never NULL (user_key, user_missing) so that both databases can hash-join them, where
+-- `is not distinct from` made PostgreSQL compare every pair of rows.
 with u as (
     select
         as_of_date,
@@ -46,6 +48,8 @@ items as (
 item_counts as (
     select
         user_id,
+        coalesce(user_id, 0) as user_key,
+        user_id is null as user_missing,
         datestamp,
         count(item_id) as num_of_items,
         count(case when clicked_item = 1 then item_id end) as num_of_clicks
@@ -57,7 +61,8 @@ item_counts as (
 
 purchase_sums as (
     select
-        user_id,
+        coalesce(user_id, 0) as user_key,
+        user_id is null as user_missing,
         datestamp,
         sum(purchased) as num_of_purchases,
         sum(paidamount) as revenue
@@ -80,7 +85,8 @@ final as (
         purchase_sums.revenue
     from item_counts
     inner join purchase_sums
-        on item_counts.user_id is not distinct from purchase_sums.user_id
+        on item_counts.user_key = purchase_sums.user_key
+        and item_counts.user_missing = purchase_sums.user_missing
         and item_counts.datestamp = purchase_sums.datestamp
     left join u
         on item_counts.user_id = u.user_id
