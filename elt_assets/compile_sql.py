@@ -178,6 +178,8 @@ def compile_model(
     ]
     if model.materialization == "snapshot":
         statements += _close_versions(model, window)
+    if dialect == "postgresql":
+        statements.append(Statement(f"analyze {target}"))
     compiled.statements = statements
     return compiled
 

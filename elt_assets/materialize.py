@@ -32,6 +32,7 @@ from elt_assets.warehouse import (
     ensure_partition_index,
     ensure_schema,
     first_line,
+    refresh_statistics,
     table_columns,
     table_exists,
     validate_identifier,
@@ -112,6 +113,7 @@ def _run(
                 _prepare_table(connection, model, sql, window)
             )
             _replace_window(connection, model, sql, window)
+            refresh_statistics(connection, model.schema, model.name)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, sql))
         for metric in model.metrics:
             rendered = registry.render_metric(model, metric).text
@@ -227,6 +229,7 @@ def _run_landing(
         )
         staged = replace(connection, model, columns, files, first_day, end_day)
         ensure_partition_index(connection, model.schema, model.name, model.partition_column)
+        refresh_statistics(connection, model.schema, model.name)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, ddl))
     run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
     run.metadata["landed_rows"] = dg.MetadataValue.int(staged)

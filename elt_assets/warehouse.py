@@ -161,6 +161,18 @@ def ensure_partition_index(connection: Connection, schema: str, table: str, colu
         connection.execute(sa.text(partition_index_sql(schema, table, column)))
 
 
+def refresh_statistics(connection: Connection, schema: str, table: str) -> None:
+    """On PostgreSQL, sample the table's rows again after a write.
+
+    Autovacuum analyzes a table some time after it changes; a model that reads the table
+    in the same run would otherwise be planned on the statistics of an empty table, and
+    PostgreSQL then picks nested loops over millions of rows. DuckDB keeps its statistics
+    up to date as it writes.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(f"analyze {qualified(schema, table)}"))
+
+
 def partition_index_sql(schema: str, table: str, column: str) -> str:
     """The PostgreSQL statement that indexes a table's partition column."""
     name = validate_identifier(f"{table}_{column}_idx"[:63])

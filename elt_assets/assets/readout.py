@@ -10,7 +10,7 @@ from elt_assets.models import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
 from elt_assets.readout import METRICS, VariantTotals, ctr_chart_markdown, readout
 from elt_assets.resources import WarehouseResource
-from elt_assets.warehouse import ensure_partition_index, ensure_schema
+from elt_assets.warehouse import ensure_partition_index, ensure_schema, refresh_statistics
 
 READOUT = Model(
     schema="analytics",
@@ -94,6 +94,8 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 sa.text(f"insert into {READOUT.qualified_name} ({', '.join(COLUMNS)}) values ({placeholders})"),
                 rows,
             )
+        for table in (READOUT.name, USER_TOTALS):
+            refresh_statistics(connection, READOUT.schema, table)
         metadata = relation_metadata(connection, READOUT, first_day, end_day, totals_sql)
         last_day = end_day - timedelta(days=1)
         daily = connection.execute(
