@@ -50,6 +50,19 @@ def duckdb_config() -> dict[str, str]:
     }
 
 
+def postgres_options() -> str:
+    """PostgreSQL session settings for every connection (libpq's `options`).
+
+    work_mem is the memory one sort or hash may use before it spills to disk; the server's
+    default (4MB) suits many small queries, not an ELT session aggregating millions of
+    rows. ELT_POSTGRES_WORK_MEM, default 256MB.
+    """
+    work_mem = os.environ.get("ELT_POSTGRES_WORK_MEM", "256MB").strip()
+    if not re.fullmatch(r"[0-9]+(kB|MB|GB)", work_mem):
+        raise ValueError(f"ELT_POSTGRES_WORK_MEM={work_mem!r} is not a size such as 64MB or 1GB")
+    return f"-c work_mem={work_mem}"
+
+
 @dataclass
 class Warehouse:
     """A SQLAlchemy URL and the engine built from it on first use."""
@@ -67,6 +80,8 @@ class Warehouse:
                 if url.database not in (None, "", ":memory:"):
                     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
                 connect_args = {"config": duckdb_config()}
+            elif url.get_backend_name() == "postgresql":
+                connect_args = {"options": postgres_options()}
             self._engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
         return self._engine
 
