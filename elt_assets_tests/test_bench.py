@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN = PROJECT_ROOT / "bench" / "run.py"
 
 # Two days of history, then one more; a three-day history for the second incremental day.
-TINY = ["--users", "300", "--days", "2", "--events-per-day", "3000", "--long-days", "3", "--no-sample-day"]
+TINY = ["--users", "300", "--days", "2", "--events-per-day", "3000", "--long-days", "3", "--no-sample-day", "--day-repeats", "1"]
 EXPECTED_STEPS = {"floor", "backfill", "incremental_2", "incremental_3", "dagster_only_backfill", "dagster_only_day"}
 
 
@@ -51,6 +51,7 @@ def assert_sound(report: dict, engine: str) -> None:
         assert step["rows"] > 0, name
     assert set(report["floor_detail"]) == {"load_seconds", "sql_seconds"}
     assert all(target["met"] in (True, False, None) for target in report["targets"])
+    assert all(len(runs) == 1 for runs in report["day_runs_seconds"].values())
 
 
 def test_bench_duckdb(tmp_path):
