@@ -10,12 +10,22 @@ from pathlib import Path
 
 import duckdb
 
+HERE = Path(__file__).resolve().parent
+LECTURE_MODELS = HERE / "lecture_models.sql"
+
+# The raw tables as the lecture declares them, in the CSV files' column order; the type
+# names mean the same in DuckDB and PostgreSQL.
 RAW_TABLES = {
-    "user_event": "{'user_id': 'INTEGER', 'datestamp': 'TIMESTAMP', 'item_id': 'INTEGER', "
-    "'clicked': 'INTEGER', 'purchased': 'INTEGER', 'paidamount': 'INTEGER'}",
-    "user_variant": "{'user_id': 'INTEGER', 'variant_id': 'VARCHAR'}",
-    "user_metadata": "{'user_id': 'INTEGER', 'age': 'VARCHAR', 'gender': 'VARCHAR', "
-    "'updated_at': 'TIMESTAMP'}",
+    "user_event": (
+        ("user_id", "integer"),
+        ("datestamp", "timestamp"),
+        ("item_id", "integer"),
+        ("clicked", "integer"),
+        ("purchased", "integer"),
+        ("paidamount", "integer"),
+    ),
+    "user_variant": (("user_id", "integer"), ("variant_id", "varchar")),
+    "user_metadata": (("user_id", "integer"), ("age", "varchar"), ("gender", "varchar"), ("updated_at", "timestamp")),
 }
 
 
@@ -29,12 +39,13 @@ def main() -> None:
     connection.execute("create schema raw_data")
     for table, columns in RAW_TABLES.items():
         pattern = str(args.landing / table / "*.csv").replace("'", "''")
+        types = ", ".join(f"'{name}': '{kind}'" for name, kind in columns)
         connection.execute(
             f"create table raw_data.{table} as select * from "
-            f"read_csv('{pattern}', header = true, columns = {columns})"
+            f"read_csv('{pattern}', header = true, columns = {{{types}}})"
         )
     loaded = time.perf_counter()
-    connection.execute((Path(__file__).parent / "lecture_models.sql").read_text())
+    connection.execute(LECTURE_MODELS.read_text())
     finished = time.perf_counter()
     connection.close()
     print(json.dumps({"load_seconds": loaded - started, "sql_seconds": finished - loaded}))

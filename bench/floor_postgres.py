@@ -7,7 +7,7 @@ passes it, so that a password in it is not on a command line).
 
 psql runs twice, each as one script with ON_ERROR_STOP: first the load (the raw_data
 tables with the lecture's column types, then one \\copy per landing CSV), then the
-models (lecture_models_postgres.sql). Prints the seconds of each as JSON, like floor.py.
+models (lecture_models.sql, its click test rewritten for PostgreSQL). Prints the seconds of each as JSON, like floor.py.
 """
 
 from __future__ import annotations
@@ -23,24 +23,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from floor import LECTURE_MODELS, RAW_TABLES
 from postgres_support import FLOOR_URL_VARIABLE, libpq_conninfo, mask, psql_env, psql_path, psql_quote_path
 
-HERE = Path(__file__).resolve().parent
-MODELS_SQL = HERE / "lecture_models_postgres.sql"
+# The one change PostgreSQL needs in the lecture's SQL: it has no implicit cast from
+# integer to boolean, so `CASE WHEN clicked` (clicked is an integer) is an error there.
+# `clicked <> 0` is what Redshift's implicit int->bool cast makes of it.
+CLICK_TEST = "CASE WHEN clicked THEN"
+CLICK_TEST_POSTGRES = "CASE WHEN clicked <> 0 THEN"
 
-# The raw tables as the lecture declares them; the column order is the CSV files' header.
-RAW_TABLES = {
-    "user_event": (
-        ("user_id", "int"),
-        ("datestamp", "timestamp"),
-        ("item_id", "int"),
-        ("clicked", "int"),
-        ("purchased", "int"),
-        ("paidamount", "int"),
-    ),
-    "user_variant": (("user_id", "int"), ("variant_id", "varchar")),
-    "user_metadata": (("user_id", "int"), ("age", "varchar"), ("gender", "varchar"), ("updated_at", "timestamp")),
-}
+
+def models_script() -> str:
+    """lecture_models.sql with the click test written for PostgreSQL."""
+    text = LECTURE_MODELS.read_text()
+    if text.count(CLICK_TEST) != 1:
+        raise SystemExit(f"{LECTURE_MODELS.name}: expected {CLICK_TEST!r} exactly once")
+    return text.replace(CLICK_TEST, CLICK_TEST_POSTGRES)
 
 
 def load_script(landing: Path) -> str:
@@ -80,10 +78,11 @@ def main() -> None:
         parser.error(f"give --url or set {FLOOR_URL_VARIABLE}")
     url = sa.make_url(text)
     with tempfile.TemporaryDirectory(prefix="elt-floor-") as scratch:
-        load = Path(scratch) / "load_raw.sql"
+        load, models = Path(scratch) / "load_raw.sql", Path(scratch) / "lecture_models_postgres.sql"
         load.write_text(load_script(args.landing.resolve()))
+        models.write_text(models_script())
         load_seconds = run_psql(url, load)
-    sql_seconds = run_psql(url, MODELS_SQL)
+        sql_seconds = run_psql(url, models)
     print(json.dumps({"load_seconds": load_seconds, "sql_seconds": sql_seconds}))
 
 

@@ -1,5 +1,5 @@
--- The lecture's models, run by hand in one DuckDB connection: the floor the benchmark
--- compares against. Staging models are views (the lecture's default), the rest tables
+-- The lecture's models, run by hand: the floor the benchmark compares against (floor.py
+-- on DuckDB; floor_postgres.py on PostgreSQL, which rewrites the one click test). Staging models are views (the lecture's default), the rest tables
 -- built with CREATE TABLE AS, in dependency order.
 create schema if not exists staging;
 create schema if not exists core;

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from elt_assets.check_kinds import SAMPLE_ROWS, Outcome, Target
 from elt_assets.distributions import chi_square_sf
 from elt_assets.metadata import markdown_table
-from elt_assets.partitions import days_in
+from elt_assets.partitions import as_date, days_in
 
 
 def _window_days(target: Target) -> list[date]:
@@ -36,7 +36,7 @@ def _row_count_band(connection: Connection, args: Mapping[str, Any], target: Tar
         f"where {column} >= :history_start and {column} < :window_end\n"
         f"group by cast({column} as date)"
     )
-    counts = {_as_date(day): int(rows) for day, rows in connection.execute(sa.text(sql), params)}
+    counts = {as_date(day): int(rows) for day, rows in connection.execute(sa.text(sql), params)}
     failures, checked = [], []
     for day in _window_days(target):
         history = [counts[past] for past in days_in(day - timedelta(days=lookback), day) if counts.get(past)]
@@ -73,7 +73,7 @@ def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Targe
     params = {**target.params, **params}
     observed: dict[date, dict[str, int]] = {}
     for day, variant, keys in connection.execute(sa.text(sql), params):
-        observed.setdefault(_as_date(day), {})[variant] = int(keys)
+        observed.setdefault(as_date(day), {})[variant] = int(keys)
     total_weight = sum(split.values())
     failures, tested, p_values = [], [], []
     for day in sorted(observed):
@@ -101,10 +101,6 @@ def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Targe
         params=params,
         details=details,
     )
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
 EVALUATORS: dict[str, Callable[[Connection, Mapping[str, Any], Target], Outcome]] = {

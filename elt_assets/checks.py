@@ -15,6 +15,7 @@ test only reports. Results carry the failing row count and a sample of failing r
 """
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -273,7 +274,7 @@ def _standalone_check(test: DataTest) -> dg.AssetChecksDefinition:
             first_day, end_day = window_days(context.partition_time_window)
         else:
             # Launched on its own, outside a partitioned run: test every row there is.
-            this = DataTest(test.model, test.kind, test.name, test.severity, "table", test.args)
+            this = dataclasses.replace(test, scope="table")
             first_day, end_day = date.min, date.max
         with warehouse.warehouse().transaction() as connection:
             return evaluate_test(connection, this, first_day, end_day)

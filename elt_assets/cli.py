@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -112,7 +112,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         print("the run failed; the output above says where", file=sys.stderr)
         return completed.returncode
     url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
-    end = date.fromordinal(last.toordinal() + 1)
+    end = last + timedelta(days=1)
     print(f"\nper-variant summary, {first}..{last}:\n")
     print(variant_summary(url, first, end))
     print(
@@ -131,7 +131,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
-    end = date.fromordinal(args.last_day.toordinal() + 1)
+    end = args.last_day + timedelta(days=1)
     print(variant_summary(url, args.first_day, end))
     return 0
 
@@ -147,7 +147,7 @@ def _window(args: argparse.Namespace) -> tuple[date, date]:
         first, last = date.fromisoformat(first_text), date.fromisoformat(last_text)
     if last < first:
         raise ValueError(f"the range {first}...{last} ends before it starts")
-    return first, date.fromordinal(last.toordinal() + 1)
+    return first, last + timedelta(days=1)
 
 
 def _compile(args: argparse.Namespace) -> int:

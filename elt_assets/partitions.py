@@ -25,7 +25,12 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 def window_days(window: dg.TimeWindow) -> tuple[date, date]:
     """The [first day, day after the last) bounds of a partition time window."""
-    return _as_date(window.start), _as_date(window.end)
+    return as_date(window.start), as_date(window.end)
+
+
+# The run tags Dagster reads a ranged run's first and last partition from.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def days_in(first: date, end: date) -> list[date]:
@@ -33,5 +38,6 @@ def days_in(first: date, end: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((end - first).days)]
 
 
-def _as_date(moment: datetime) -> date:
-    return moment.date()
+def as_date(value: date | datetime) -> date:
+    """The day of a date or a datetime (drivers return either for a day column)."""
+    return value.date() if isinstance(value, datetime) else value

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from elt_assets.landing import LandingError, LandingFile, LandingZone, landing_files_for_day
+from elt_assets.metadata import window_filter
 from elt_assets.models import Model
 from elt_assets.partitions import days_in
 from elt_assets.warehouse import Column, Warehouse, first_line, qualified, validate_identifier
@@ -180,7 +181,7 @@ def _check_loaded_rows(
 ) -> int:
     """Checks the typed parse cannot make: rows per file, text lengths, the event's day."""
     window = {"window_start": first_day, "window_end": end_day}
-    in_window = "partition_date >= :window_start and partition_date < :window_end"
+    in_window = window_filter("partition_date")
     counts = dict(
         reader.execute(
             sa.text(f"select source_file, count(*) from {target} where {in_window} group by source_file"),
@@ -302,7 +303,7 @@ def delete_raw_window(connection: Connection, model: Model, first_day: date, end
     connection.execute(
         sa.text(
             f"delete from {qualified(model.schema, model.name)} "
-            "where partition_date >= :window_start and partition_date < :window_end"
+            f"where {window_filter('partition_date')}"
         ),
         {"window_start": first_day, "window_end": end_day},
     )

@@ -23,7 +23,7 @@ import dagster as dg
 
 from elt_assets.assets import warehouse_assets
 from elt_assets.load_plan import Digests, LoadRun, landed_digests, plan_loads
-from elt_assets.partitions import daily_partitions
+from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from elt_assets.resources import LandingZoneResource
 from elt_assets.settings import (
     RAW_TABLES,
@@ -38,8 +38,6 @@ WAREHOUSE_TAG = "elt/warehouse"
 ALL_ASSETS = warehouse_assets
 # A run over a range of partitions is asked for with these two tags; every asset has the
 # single-run backfill policy, so the range runs as one run with one step per asset.
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def read_cursor(cursor: str | None) -> Digests:

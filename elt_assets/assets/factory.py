@@ -66,8 +66,9 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         landing_zone: LandingZoneResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         first_day, end_day = window_days(context.partition_time_window)
+        engine = warehouse.warehouse()  # resolves any secret once per step
         with landing_zone.open() as zone:
-            run = run_model(warehouse.warehouse(), models, model, first_day, end_day, landing_root=zone)
+            run = run_model(engine, models, model, first_day, end_day, landing_root=zone)
         context.log.info(
             f"{model.qualified_name} ({model.materialization}): {run.row_count} rows "
             f"for [{first_day}, {end_day})"
@@ -76,9 +77,7 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         # The write is committed; the tests read what the window now holds, as dbt build
         # tests a model after building it. Dagster fails the step after the last result if
         # a blocking check failed, so nothing downstream of this window runs.
-        results = evaluate_model_tests(
-            warehouse.warehouse(), model, first_day, end_day, set(context.selected_asset_check_keys)
-        )
+        results = evaluate_model_tests(engine, model, first_day, end_day, set(context.selected_asset_check_keys))
         blocking = [
             f"{result.check_name} ({result.metadata['failing_rows'].value} failing rows)"
             for result in results

@@ -1,6 +1,7 @@
 """The A/B-test readout asset: the experiment's cumulative result as of each day."""
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from elt_assets.models import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
 from elt_assets.readout import METRICS, VariantTotals, ctr_chart_markdown, readout
 from elt_assets.resources import WarehouseResource
-from elt_assets.warehouse import ensure_partition_index, ensure_schema, refresh_statistics
+from elt_assets.warehouse import ensure_partition_index, ensure_schema, qualified, refresh_statistics
 
 READOUT = Model(
     schema="analytics",
@@ -69,9 +70,7 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     length; the statistics need only a few sums per variant.
     """
     first_day, end_day = window_days(context.partition_time_window)
-    models = registry()
-    totals_sql = models.render(READOUT).text
-    daily_sql = models.render_metric(READOUT, "daily_ctr").text
+    sql = ReadoutSql.render(registry())
     rows: list[dict] = []
     with warehouse.warehouse().transaction() as connection:
         ensure_schema(connection, READOUT.schema)
@@ -80,10 +79,10 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         ensure_partition_index(connection, READOUT.schema, READOUT.name, READOUT.partition_column)
         ensure_partition_index(connection, READOUT.schema, USER_TOTALS, "as_of_date")
         window = {"window_start": first_day, "window_end": end_day}
-        for table in (READOUT.qualified_name, f"{READOUT.schema}.{USER_TOTALS}"):
+        for table in (READOUT.qualified_name, qualified(READOUT.schema, USER_TOTALS)):
             connection.execute(sa.text(f"delete from {table} where {window_filter('as_of_date')}"), window)
         for day in days_in(first_day, end_day):
-            by_variant = _user_totals(connection, models, day, context.log)
+            by_variant = _user_totals(connection, sql, day, context.log)
             if len(by_variant) < 2:
                 context.log.warning(f"{day}: no users in both variants yet; no readout for this day")
                 continue
@@ -96,10 +95,10 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             )
         for table in (READOUT.name, USER_TOTALS):
             refresh_statistics(connection, READOUT.schema, table)
-        metadata = relation_metadata(connection, READOUT, first_day, end_day, totals_sql)
+        metadata = relation_metadata(connection, READOUT, first_day, end_day, sql.totals)
         last_day = end_day - timedelta(days=1)
         daily = connection.execute(
-            sa.text(daily_sql), {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}
+            sa.text(sql.daily_ctr), {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}
         ).all()
     latest = [row for row in rows if row["as_of_date"] == last_day]
     metadata["readout"] = dg.MetadataValue.md(
@@ -108,14 +107,32 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     if daily:
         metadata["daily_ctr_chart"] = dg.MetadataValue.md(
             ctr_chart_markdown(
-                [(_as_date(day), variant, clicks, impressions) for day, variant, clicks, impressions in daily],
-                f"Daily click-through rate per variant, up to {last_day}",
+                [tuple(row) for row in daily], f"Daily click-through rate per variant, up to {last_day}"
             )
         )
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _user_totals(connection: sa.Connection, models: Registry, day: date, log) -> dict[str, VariantTotals]:
+@dataclass(frozen=True)
+class ReadoutSql:
+    """The readout's statements, rendered once per run (sql/analytics/ab_test_readout*.sql)."""
+
+    totals: str  # per-user totals as of a day
+    carried_sums: str  # the previous day's totals, added up
+    history_sums: str  # the history they stand for, added up
+    by_variant: str  # a day's totals summed per variant
+    daily_ctr: str  # the chart's daily click-through rate
+
+    @classmethod
+    def render(cls, models: Registry) -> "ReadoutSql":
+        metrics = ("carried_sums", "history_sums", "by_variant", "daily_ctr")
+        return cls(
+            totals=models.render(READOUT).text,
+            **{name: models.render_metric(READOUT, name).text for name in metrics},
+        )
+
+
+def _user_totals(connection: sa.Connection, sql: ReadoutSql, day: date, log) -> dict[str, VariantTotals]:
     """Write the day's per-user totals and return their sums per variant.
 
     The previous day's totals are carried forward only if they still add up to the
@@ -124,32 +141,28 @@ def _user_totals(connection: sa.Connection, models: Registry, day: date, log) ->
     this day on).
     """
     previous_day = day - timedelta(days=1)
-    carried_users, *carried = connection.execute(
-        sa.text(models.render_metric(READOUT, "carried_sums").text), {"previous_day": previous_day}
-    ).one()
+    carried_users, *carried = connection.execute(sa.text(sql.carried_sums), {"previous_day": previous_day}).one()
     current = False
     if carried_users:
-        history = connection.execute(
-            sa.text(models.render_metric(READOUT, "history_sums").text), {"history_end": day}
-        ).one()
+        history = connection.execute(sa.text(sql.history_sums), {"history_end": day}).one()
         current = [int(value) for value in carried] == [int(value) for value in history]
         if not current:
             log.info(f"{day}: the totals of {previous_day} no longer match its history; summing the whole history")
+    # Without current totals to carry, carry nothing and sum the whole history.
     params = {
-        "previous_day": previous_day,
+        "previous_day": previous_day if current else BEGINNING,
         "history_start": day if current else BEGINNING,
         "window_end": day + timedelta(days=1),
+        "as_of_date": day,
     }
-    if not current:
-        params["previous_day"] = BEGINNING  # carry nothing
     connection.execute(
         sa.text(
-            f"insert into {READOUT.schema}.{USER_TOTALS} "
+            f"insert into {qualified(READOUT.schema, USER_TOTALS)} "
             f"(as_of_date, variant_id, user_id, impressions, clicks, purchases, revenue)\n"
             f"select cast(:as_of_date as date), variant_id, user_id, impressions, clicks, purchases, revenue\n"
-            f"from (\n{models.render(READOUT).text}\n) as totals"
+            f"from (\n{sql.totals}\n) as totals"
         ),
-        {**params, "as_of_date": day},
+        params,
     )
     return {
         variant: VariantTotals(
@@ -161,13 +174,9 @@ def _user_totals(connection: sa.Connection, models: Registry, day: date, log) ->
             revenue_squares=float(squares or 0),
         )
         for variant, users, impressions, clicks, purchasers, revenue, squares in connection.execute(
-            sa.text(models.render_metric(READOUT, "by_variant").text), {"as_of_date": day}
+            sa.text(sql.by_variant), {"as_of_date": day}
         )
     }
-
-
-def _as_date(value) -> date:
-    return value.date() if isinstance(value, datetime) else value
 
 
 def _rounded(value):

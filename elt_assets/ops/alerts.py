@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+
 WEBHOOK_ENV = "ELT_ALERT_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 10
 
@@ -25,8 +27,8 @@ def failure_alert(run: dg.DagsterRun, message: str) -> dict:
     """The alert document: which run, which job, which partitions, what went wrong."""
     tags = run.tags
     partitions = tags.get("dagster/partition") or (
-        f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
-        if "dagster/asset_partition_range_start" in tags else None
+        f"{tags[RANGE_START_TAG]}..{tags[RANGE_END_TAG]}"
+        if RANGE_START_TAG in tags else None
     )
     summary = f"Dagster run {run.run_id} of job {run.job_name} failed"
     if partitions:

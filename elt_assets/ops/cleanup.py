@@ -194,8 +194,7 @@ def _delete_compute_logs(instance: dg.DagsterInstance, run_id: str, dry_run: boo
         return 0, 0
     size = _tree_size(folder)
     if not dry_run:
-        instance.compute_log_manager.delete_logs(prefix=[run_id, "compute_logs"])
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # the run's compute logs are inside
     return 1, size
 
 

@@ -7,18 +7,20 @@ heartbeat recently; the code location loads; the warehouse answers `select 1`; a
 newest analytics partition is within its freshness lag.
 """
 
+import functools
 import importlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
+from elt_assets.freshness import partition_age
 from elt_assets.resources import WarehouseResource
 from elt_assets.warehouse import Warehouse, first_line
 
@@ -75,8 +77,10 @@ def run_health_checks(
     except Exception as error:
         results.append(CheckResult("daemons", False, first_line(error)))
     results.append(_guarded("code location", lambda: check_code_location(module_name or DEFAULT_MODULE)))
-    results.append(_guarded("warehouse", lambda: check_warehouse(open_warehouse())))
-    results.append(_guarded("freshness", lambda: check_freshness(open_warehouse(), now, lag_hours)))
+    # Opened once for both checks (a secret is read once); a failure is not cached.
+    warehouse = functools.cache(open_warehouse)
+    results.append(_guarded("warehouse", lambda: check_warehouse(warehouse())))
+    results.append(_guarded("freshness", lambda: check_freshness(warehouse(), now, lag_hours)))
     return results
 
 
@@ -141,9 +145,7 @@ def check_freshness(warehouse: Warehouse, now: datetime, lag_hours: float) -> Ch
     if newest is None:
         return CheckResult("freshness", False, f"{FRESHNESS_TABLE} has no rows")
     newest_day = newest.date() if isinstance(newest, datetime) else date.fromisoformat(str(newest)[:10])
-    # A day's partition is complete at the next midnight UTC; the lag counts from there.
-    complete_at = datetime.combine(newest_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
-    lag = (now - complete_at).total_seconds() / 3600
+    lag = partition_age(newest_day, now).total_seconds() / 3600
     detail = f"newest {FRESHNESS_TABLE} day {newest_day}, {lag:.1f} h behind (limit {lag_hours:g} h)"
     return CheckResult("freshness", lag <= lag_hours, detail)
 
