@@ -61,6 +61,8 @@ class DataTest:
     severity: str
     scope: str
     args: Mapping[str, Any]
+    # Why the test blocks or only warns, from the schema file's `why:`; shown in the UI.
+    why: str = ""
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -82,7 +84,8 @@ class DataTest:
     @property
     def description(self) -> str:
         scope = ", whole table" if self.scope == "table" else ""
-        return f"{describe(self.kind, self.args)} ({self.severity}{scope})"
+        text = f"{describe(self.kind, self.args)} ({self.severity}{scope})"
+        return f"{text}. {self.why}" if self.why else text
 
     def spec(self) -> dg.AssetCheckSpec:
         """The check as Dagster declares it: blocking exactly when the severity is error."""
@@ -92,7 +95,7 @@ class DataTest:
             description=self.description,
             blocking=self.blocking,
             additional_deps=[self.args["to_key"]] if self.kind == "relationships" else None,
-            metadata={"kind": self.kind, "severity": self.severity, "scope": self.scope},
+            metadata={"kind": self.kind, "severity": self.severity, "scope": self.scope, "why": self.why},
         )
 
 
@@ -124,6 +127,7 @@ def _resolve(model: Model, raw: dict[str, Any], models: Registry) -> DataTest:
     severity = raw.pop("severity", "error")
     scope = raw.pop("scope", "window")
     name = raw.pop("name", None)
+    why = " ".join(str(raw.pop("why", "")).split())
     if severity not in SEVERITIES or scope not in SCOPES:
         raise ValueError(f"{where}: severity must be error or warn, scope window or table")
     if kind == "unique" and "column" in raw and "columns" not in raw:
@@ -148,7 +152,7 @@ def _resolve(model: Model, raw: dict[str, Any], models: Registry) -> DataTest:
         named = ("column",) if kind == "sample_ratio" else _NAME_ARGS
         parts = [kind, *_columns(args, named)] + ([args["to"]] if kind == "relationships" else [])
         name = "_".join(parts)
-    return DataTest(model, kind, validate_identifier(name[:63]), severity, scope, args)
+    return DataTest(model, kind, validate_identifier(name[:63]), severity, scope, args, why)
 
 
 def _defaults(kind: str, model: Model, raw: dict[str, Any], models: Registry, where: str) -> dict[str, Any]:
@@ -239,12 +243,15 @@ def _result(test: DataTest, outcome: Outcome, scope_text: str) -> dg.AssetCheckR
     for key, value in outcome.details.items():
         metadata[key] = dg.MetadataValue.md(value) if key == "by_day" else value
     verdict = "passed" if passed else f"{outcome.failing_rows} failing row(s)"
+    description = f"{verdict} in {scope_text}: {describe(test.kind, test.args)}"
+    if not passed and test.why:
+        description += f". {test.why}"  # a failure says whether it stopped anything, and why
     return dg.AssetCheckResult(
         check_name=test.name,
         asset_key=test.asset_key,
         passed=passed,
         severity=SEVERITIES[test.severity],
-        description=f"{verdict} in {scope_text}: {describe(test.kind, test.args)}",
+        description=description,
         metadata=metadata,
     )
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -23,8 +23,9 @@ from sqlalchemy.engine import Connection
 
 from elt_assets import raw_load
 from elt_assets.landing import LandingZone, as_landing_zone
-from elt_assets.metadata import relation_metadata, window_filter
+from elt_assets.metadata import day_metadata, relation_metadata, window_filter
 from elt_assets.models import Model, Registry
+from elt_assets.partitions import days_in
 from elt_assets.settings import start_date
 from elt_assets.warehouse import (
     Warehouse,
@@ -46,11 +47,13 @@ class ModelRun:
     model: Model
     first_day: date
     end_day: date
+    # What holds for the whole window, and what each day of it reports on its own page.
     metadata: dict[str, Any] = field(default_factory=dict)
+    by_day: dict[date, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
-        value = self.metadata.get("dagster/row_count")
+        value = self.metadata.get("window_row_count") or self.metadata.get("dagster/row_count")
         return int(value.value) if value is not None else 0
 
 
@@ -115,11 +118,24 @@ def _run(
             _replace_window(connection, model, sql, window)
             refresh_statistics(connection, model.schema, model.name)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, sql))
-        for metric in model.metrics:
-            rendered = registry.render_metric(model, metric).text
-            value = connection.execute(sa.text(rendered), window).scalar_one()
-            run.metadata[metric] = dg.MetadataValue.int(int(value))
+        run.by_day = _days_metadata(connection, registry, model, first_day, end_day)
     return run
+
+
+def _days_metadata(
+    connection: Connection, registry: Registry, model: Model, first_day: date, end_day: date
+) -> dict[date, dict[str, Any]]:
+    """Each day's row count, preview and the model's metrics (e.g. rows it left out)."""
+    metrics = {metric: registry.render_metric(model, metric).text for metric in model.metrics}
+    by_day = {}
+    for day in days_in(first_day, end_day):
+        values = day_metadata(connection, model, day)
+        day_window = {"window_start": day, "window_end": day + timedelta(days=1)}
+        for metric, rendered in metrics.items():
+            value = connection.execute(sa.text(rendered), day_window).scalar_one()
+            values[metric] = dg.MetadataValue.int(int(value))
+        by_day[day] = values
+    return by_day
 
 
 def _prepare_table(connection: Connection, model: Model, sql: str, window: dict[str, date]) -> bool:
@@ -231,6 +247,7 @@ def _run_landing(
         ensure_partition_index(connection, model.schema, model.name, model.partition_column)
         refresh_statistics(connection, model.schema, model.name)
         run.metadata.update(relation_metadata(connection, model, first_day, end_day, ddl))
+        run.by_day = _days_metadata(connection, registry, model, first_day, end_day)
     run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
     run.metadata["landed_rows"] = dg.MetadataValue.int(staged)
     run.metadata["landing_file_list"] = dg.MetadataValue.md(

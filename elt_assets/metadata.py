@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -39,25 +39,35 @@ def window_text(first_day: date, end_day: date) -> str:
 def relation_metadata(
     connection: Connection, model: Model, first_day: date, end_day: date, sql: str
 ) -> dict[str, Any]:
-    """Row counts, a preview and the column schema of the model's relation after a write."""
+    """What holds for the whole window after a write: its row count (named as the window's),
+    the window, the SQL and the column schema. Each day's own figures come from day_metadata."""
     window = {"window_start": first_day, "window_end": end_day}
     predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
-    target = model.qualified_name
     row_count = connection.execute(
-        sa.text(f"select count(*) from {target} where {predicate}"), window
+        sa.text(f"select count(*) from {model.qualified_name} where {predicate}"), window
     ).scalar_one()
+    return {
+        "window_row_count": dg.MetadataValue.int(int(row_count)),
+        "partition_window": dg.MetadataValue.text(window_text(first_day, end_day)),
+        "materialization": dg.MetadataValue.text(model.materialization),
+        "sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
+        "dagster/column_schema": column_schema(connection, model),
+    }
+
+
+def day_metadata(connection: Connection, model: Model, day: date) -> dict[str, Any]:
+    """One day's row count and a preview of its rows: what that partition's page shows."""
+    window = {"window_start": day, "window_end": day + timedelta(days=1)}
+    predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
+    target = model.qualified_name
+    row_count = connection.execute(sa.text(f"select count(*) from {target} where {predicate}"), window).scalar_one()
     preview = connection.execute(
-        sa.text(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}"),
-        window,
+        sa.text(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}"), window
     )
     columns = list(preview.keys())
     return {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "partition_window": dg.MetadataValue.text(window_text(first_day, end_day)),
-        "materialization": dg.MetadataValue.text(model.materialization),
         "preview": dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in preview])),
-        "sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
-        "dagster/column_schema": column_schema(connection, model),
     }
 
 

@@ -23,7 +23,7 @@ import dagster as dg
 
 from elt_assets.assets import warehouse_assets
 from elt_assets.load_plan import Digests, LoadRun, landed_digests, plan_loads
-from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
+from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions, days_in
 from elt_assets.resources import LandingZoneResource
 from elt_assets.settings import (
     RAW_TABLES,
@@ -95,6 +95,48 @@ def _failed_event_loads(instance: dg.DagsterInstance, days: list[date]) -> set[d
     }
 
 
+# The assets whose partitions say whether a day was built to the end: a day whose run
+# failed (a blocking check, a bad file, a database that went away) is FAILED on them.
+_END_OF_THE_LINE = (
+    dg.AssetKey(["raw_data", "user_event"]),
+    dg.AssetKey(["analytics", "analytics_variant_user_daily"]),
+    dg.AssetKey(["analytics", "ab_test_readout"]),
+)
+
+
+def failed_days(instance: dg.DagsterInstance, days: list[date]) -> list[date]:
+    """The days whose last run did not build them to the end, as the UI shows them."""
+    keys = [day.isoformat() for day in days]
+    failed: set[date] = set()
+    for asset_key in _END_OF_THE_LINE:
+        status = instance.get_status_by_partition(asset_key, keys, daily_partitions) or {}
+        failed |= {date.fromisoformat(key) for key, value in status.items() if value == dg.AssetPartitionStatus.FAILED}
+    return sorted(failed)
+
+
+def day_ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days: [(first, last), ...]."""
+    spans: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if spans and (day - spans[-1][1]).days == 1:
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
+
+
+def failed_days_note(days: list[date]) -> str:
+    """What a tick says of days whose run failed: they are not retried for the same files."""
+    spans = ", ".join(str(first) if first == last else f"{first}..{last}" for first, last in day_ranges(days))
+    first, last = days[0], days[-1]
+    window = f"--partition {first}" if first == last else f"--partition-range {first}...{last}"
+    return (
+        f"waiting on a failed run: {spans} (the run page names the failing check or file); "
+        "the same files are not loaded again: land corrected files, or fix the cause and rebuild "
+        f"with `dagster asset materialize -m elt_assets.definitions --select '*' {window}`"
+    )
+
+
 def _serializes_warehouse_runs(instance: dg.DagsterInstance) -> bool:
     coordinator = instance.run_coordinator
     if not isinstance(coordinator, dg.QueuedRunCoordinator):
@@ -139,6 +181,16 @@ def landing_zone_sensor(
         failed_loads=lambda days: _failed_event_loads(context.instance, days),
         max_runs=landing_sensor_max_runs(),
     )
+    # Days whose run failed and which this tick does not retry (their files are unchanged).
+    retried = {day for run in plan.runs for day in days_in(run.first, run.last + date.resolution)}
+    landed_days = [
+        day
+        for day in landed.get("user_event", {})
+        if last_key is not None and start_date() <= day <= date.fromisoformat(last_key) and day not in retried
+    ]
+    stuck = failed_days(context.instance, landed_days) if landed_days else []
+    if stuck:
+        plan.notes.append(failed_days_note(stuck))
     for note in plan.notes:
         context.log.info(note)
     if plan.runs and not _serializes_warehouse_runs(context.instance):

@@ -1,4 +1,3 @@
-import itertools
 import os
 import shutil
 import tempfile
@@ -9,13 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from elt_assets_tests.pg_cluster import Cluster, find_bin_dir
-from elt_assets_tests.support import copy_sample, run_elt
+from elt_assets_tests.support import copy_sample, fresh_database, run_elt
 
 warnings.filterwarnings("ignore", category=Warning, module="dagster")
 
 # CI sets this so that a missing server fails the run instead of skipping its tests.
 REQUIRE_POSTGRES = os.environ.get("ELT_REQUIRE_POSTGRES") == "1"
-_database_numbers = itertools.count()
 
 
 @pytest.fixture
@@ -55,18 +53,8 @@ def postgres_admin_url():
 @pytest.fixture
 def postgres_url(postgres_admin_url):
     """A fresh, empty database on the server, dropped after the test."""
-    name = f"elt_test_{os.getpid()}_{next(_database_numbers)}"
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"create database {name}"))
-    yield postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(
-            sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :name"),
-            {"name": name},
-        )
-        connection.execute(sa.text(f"drop database if exists {name}"))
-    admin.dispose()
+    with fresh_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

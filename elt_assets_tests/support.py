@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
+import os
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -122,3 +125,25 @@ def warehouse_digest(url: str) -> dict[str, str]:
 
 def day(value: str) -> date:
     return date.fromisoformat(value)
+
+
+_database_numbers = itertools.count()
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str):
+    """A new, empty database on the server (its URL), dropped when the block ends."""
+    name = f"elt_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"create database {name}"))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :name"),
+                {"name": name},
+            )
+            connection.execute(sa.text(f"drop database if exists {name}"))
+        admin.dispose()

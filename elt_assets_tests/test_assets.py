@@ -125,14 +125,19 @@ def test_null_datestamps_stay_in_raw_and_leave_the_fact(built):
 def test_null_datestamp_count_is_reported(landing, warehouse_url):
     result = run_elt(landing, warehouse_url, FIRST, LAST)
     events = landed(landing, "user_event")
-    materialization = next(
-        event.materialization
+    by_day = {
+        event.materialization.partition: event.materialization.metadata
         for event in result.get_asset_materialization_events()
         if event.materialization.asset_key.path == ["core", "fact_user_event"]
-    )
-    reported = materialization.metadata["null_datestamp_rows"].value
-    assert reported == int((events["datestamp"] == "").sum())
-    assert materialization.metadata["dagster/row_count"].value == int((events["datestamp"] != "").sum())
+    }
+    # One materialization per day of the range, each with that day's own figures.
+    assert sorted(by_day) == sorted(events["partition_date"].astype(str).unique())
+    for day, metadata in by_day.items():
+        on_day = events[events["partition_date"].astype(str) == day]
+        assert metadata["null_datestamp_rows"].value == int((on_day["datestamp"] == "").sum())
+        assert metadata["dagster/row_count"].value == int((on_day["datestamp"] != "").sum())
+        assert metadata["window_row_count"].value == int((events["datestamp"] != "").sum())
+        assert f"| {day} 00:00:00 |" in metadata["preview"].value
 
 
 def test_variant_is_fixed_at_first_assignment(built):
@@ -151,16 +156,17 @@ def test_variant_is_fixed_at_first_assignment(built):
 
 def test_conflicting_assignments_are_counted(landing, warehouse_url):
     result = run_elt(landing, warehouse_url, FIRST, LAST)
-    materialization = next(
-        event.materialization
+    reported = {
+        event.materialization.partition: event.materialization.metadata["conflicting_assignments"].value
         for event in result.get_asset_materialization_events()
         if event.materialization.asset_key.path == ["core", "dim_user_variant"]
-    )
+    }
     variants = landed(landing, "user_variant").sort_values(["partition_date", "variant_id"])
     first = variants.drop_duplicates("user_id", keep="first").set_index("user_id")["variant_id"]
-    expected = int((variants["variant_id"] != variants["user_id"].map(first)).sum())
-    assert expected > 0
-    assert materialization.metadata["conflicting_assignments"].value == expected
+    conflicting = variants[variants["variant_id"] != variants["user_id"].map(first)]
+    assert len(conflicting) > 0
+    # Each day reports the conflicting assignments that landed on it.
+    assert {day: count for day, count in reported.items() if count} == conflicting.groupby("partition_date").size().to_dict()
 
 
 def test_metadata_history_is_scd2(built):

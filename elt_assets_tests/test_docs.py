@@ -103,7 +103,7 @@ def test_materializations_report_the_warehouse_column_types(clean_sample_build):
     assert list(analytics_columns) == list(registry()["analytics_variant_user_daily"].columns)
     assert analytics_columns["num_of_items"] == "bigint"
     assert all(column_type for column_type in analytics_columns.values())
-    assert latest[ANALYTICS]["dagster/row_count"].value > 5_000
+    assert latest[ANALYTICS]["window_row_count"].value > 5_000
 
 
 def test_lineage_cache_holds_what_sqlglot_computes_and_follows_the_sql(tmp_path, monkeypatch):

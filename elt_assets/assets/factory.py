@@ -73,6 +73,10 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
             f"{model.qualified_name} ({model.materialization}): {run.row_count} rows "
             f"for [{first_day}, {end_day})"
         )
+        # Each day's own row count and preview go on that partition's materialization;
+        # figures of the whole window are named as such.
+        for day, values in run.by_day.items():
+            context.add_asset_metadata(values, partition_key=day.isoformat())
         yield dg.MaterializeResult(metadata=run.metadata)
         # The write is committed; the tests read what the window now holds, as dbt build
         # tests a model after building it. Dagster fails the step after the last result if

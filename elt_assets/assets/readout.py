@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import dagster as dg
 import sqlalchemy as sa
 
-from elt_assets.metadata import markdown_table, relation_metadata, window_filter
+from elt_assets.metadata import day_metadata, markdown_table, relation_metadata, window_filter
 from elt_assets.models import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
 from elt_assets.readout import METRICS, VariantTotals, ctr_chart_markdown, readout
@@ -83,8 +83,8 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             connection.execute(sa.text(f"delete from {table} where {window_filter('as_of_date')}"), window)
         for day in days_in(first_day, end_day):
             by_variant = _user_totals(connection, sql, day, context.log)
-            if len(by_variant) < 2:
-                context.log.warning(f"{day}: no users in both variants yet; no readout for this day")
+            if not all(by_variant.get(variant) and by_variant[variant].users for variant in ("control", "test")):
+                context.log.warning(f"{day}: no users in both control and test yet; no readout for this day")
                 continue
             rows += [{"as_of_date": day, **vars(row)} for row in readout(by_variant)]
         if rows:
@@ -96,6 +96,8 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         for table in (READOUT.name, USER_TOTALS):
             refresh_statistics(connection, READOUT.schema, table)
         metadata = relation_metadata(connection, READOUT, first_day, end_day, sql.totals)
+        for day in days_in(first_day, end_day):
+            context.add_asset_metadata(day_metadata(connection, READOUT, day), partition_key=day.isoformat())
         last_day = end_day - timedelta(days=1)
         daily = connection.execute(
             sa.text(sql.daily_ctr), {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}

@@ -1,0 +1,119 @@
+"""The lecture's own models, run directly on a scratch database: the reference the project's
+analytics table is compared with, row for row and column type for column type.
+
+The SQL is `bench/lecture_models.sql` (the benchmark's floor runs the same file). On
+PostgreSQL its one click test is rewritten as the benchmark's floor does, because
+PostgreSQL has no implicit integer-to-boolean cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import duckdb
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from elt_assets.settings import PROJECT_ROOT
+
+LECTURE_MODELS = PROJECT_ROOT / "bench" / "lecture_models.sql"
+CLICK_TEST = "CASE WHEN clicked THEN"
+CLICK_TEST_POSTGRES = "CASE WHEN clicked <> 0 THEN"
+
+# The raw tables with the lecture's column types, in the landing files' column order.
+RAW_COLUMNS = {
+    "user_event": (
+        ("user_id", "integer"),
+        ("datestamp", "timestamp"),
+        ("item_id", "integer"),
+        ("clicked", "integer"),
+        ("purchased", "integer"),
+        ("paidamount", "integer"),
+    ),
+    "user_variant": (("user_id", "integer"), ("variant_id", "varchar")),
+    "user_metadata": (("user_id", "integer"), ("age", "varchar"), ("gender", "varchar"), ("updated_at", "timestamp")),
+}
+ANALYTICS = "analytics.analytics_variant_user_daily"
+
+RawRows = Mapping[str, Iterable[Sequence]]
+
+
+def lecture_script(dialect: str) -> str:
+    text = LECTURE_MODELS.read_text(encoding="utf-8")
+    assert text.count(CLICK_TEST) == 1, f"{LECTURE_MODELS.name}: expected {CLICK_TEST!r} once"
+    return text.replace(CLICK_TEST, CLICK_TEST_POSTGRES) if dialect == "postgresql" else text
+
+
+def _create_raw(execute) -> None:
+    execute("create schema raw_data")
+    for table, columns in RAW_COLUMNS.items():
+        execute(f"create table raw_data.{table} ({', '.join(f'{name} {kind}' for name, kind in columns)})")
+
+
+def lecture_analytics_duckdb(raw: RawRows) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """The lecture's models over the given raw rows in an in-memory DuckDB: (rows, column types)."""
+    connection = duckdb.connect()
+    try:
+        _create_raw(connection.execute)
+        for table, columns in RAW_COLUMNS.items():
+            rows = [tuple(row) for row in raw[table]]
+            if rows:
+                marks = ", ".join("?" for _ in columns)
+                connection.executemany(f"insert into raw_data.{table} values ({marks})", rows)
+        connection.execute(lecture_script("duckdb"))
+        rows = connection.execute(f"select * from {ANALYTICS}").fetchall()
+        types = connection.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'analytics' and table_name = 'analytics_variant_user_daily' "
+            "order by ordinal_position"
+        ).fetchall()
+        return rows, types
+    finally:
+        connection.close()
+
+
+def lecture_analytics_postgres(raw: RawRows, scratch_url: str) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """The same on an empty PostgreSQL database: (rows, column types)."""
+    engine = sa.create_engine(scratch_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            _create_raw(lambda sql: connection.execute(sa.text(sql)))
+            for table, columns in RAW_COLUMNS.items():
+                rows = [dict(zip([name for name, _ in columns], row)) for row in raw[table]]
+                if rows:
+                    names = ", ".join(name for name, _ in columns)
+                    marks = ", ".join(f":{name}" for name, _ in columns)
+                    connection.execute(sa.text(f"insert into raw_data.{table} ({names}) values ({marks})"), rows)
+            connection.exec_driver_sql(lecture_script("postgresql"))
+        with engine.connect() as connection:
+            rows = [tuple(row) for row in connection.execute(sa.text(f"select * from {ANALYTICS}"))]
+            types = [
+                tuple(row)
+                for row in connection.execute(
+                    sa.text(
+                        "select column_name, data_type from information_schema.columns "
+                        "where table_schema = 'analytics' and table_name = 'analytics_variant_user_daily' "
+                        "order by ordinal_position"
+                    )
+                )
+            ]
+        return rows, types
+    finally:
+        engine.dispose()
+
+
+def column_types(url: str, schema: str, table: str) -> list[tuple[str, str]]:
+    """(column, data type) of a table of the project's warehouse, in table order."""
+    sql = (
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
+    )
+    if url.startswith("duckdb"):
+        with duckdb.connect(url.removeprefix("duckdb:///"), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

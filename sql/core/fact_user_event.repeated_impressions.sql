@@ -1,0 +1,24 @@
+-- Rows of the window that repeat an impression already in it: the same user shown the
+-- same item again on the same day. They are kept (the lecture's fact keeps every landed
+-- impression); this only counts them.
+with impressions as (
+    select
+        user_id,
+        datestamp,
+        item_id,
+        count(*) as times_shown
+    from {{ this }}
+    where datestamp >= :window_start
+        and datestamp < :window_end
+    group by
+        user_id,
+        datestamp,
+        item_id
+),
+
+final as (
+    select coalesce(sum(times_shown - 1), 0) as repeated_impressions
+    from impressions
+)
+
+select * from final
