@@ -5,31 +5,47 @@ The generator writes one file per table per day into a landing-zone root::
     <root>/<table>/<YYYY-MM-DD>.csv                     (fmt="csv")
     <root>/<table>/<YYYY-MM-DD>/part-0000.parquet       (fmt="parquet")
 
-for the three raw tables:
+for the three raw tables, shaped like production logs rather than like a clean
+experiment:
 
 ``user_event``
     ``user_id,datestamp,item_id,clicked,purchased,paidamount``; one row per
-    user/day/item impression, written every day.  ``purchased`` implies
-    ``clicked`` and ``paidamount`` is positive exactly for purchases.  A few rows
-    carry an empty (NULL) ``datestamp`` on purpose.
+    impression: a user shown an item on the day, written every day and sorted
+    by user then item.  ``clicked`` and ``purchased`` are 0 or 1, ``purchased``
+    implies ``clicked`` and ``paidamount`` is positive exactly for purchases (0
+    otherwise).  ``datestamp`` is the file's day, except on a few rows that carry
+    an empty (NULL) one on purpose.  As in real logs, an item is now and then
+    shown twice to a user on a day: a few percent of the rows (``repeat_share``)
+    repeat an earlier row's user, day and item, with their own independent
+    click/purchase outcome, right after it.  Some events come from users who
+    were never assigned a variant (``unassigned_user_share``): their ids follow
+    the assigned population (``users + 1, users + 2, ...``), they never appear
+    in ``user_variant`` or ``user_metadata``, they show up on most days like any
+    other user and they click at the control rate.
 ``user_variant``
     ``user_id,variant_id``; a change set of the assignments made that day.  The
     first day holds the initial users; late users are assigned on a later day
     and have no events before it.  A few users show up again later with the
     other variant: a conflicting re-assignment that consumers must ignore.
 ``user_metadata``
-    ``user_id,age,gender,updated_at``; a change set too.  The first day is a
-    full extract of the initial users (``updated_at`` before the first day);
-    late users get their row together with their assignment and a few users
-    get a later row with a changed age bucket and/or gender.
+    ``user_id,age,gender,updated_at``; a change set too.  The first day is an
+    extract of the initial users (``updated_at`` before the first day); late
+    users get their row together with their assignment and a few users get a
+    later row with a changed age bucket and/or gender.  A few assigned users
+    (``no_metadata_share``) never get any row: they have assignments and events
+    but no attributes, and they are never among the users whose attributes change.
 
 Days without variant or metadata changes get no file for that table.  Output
-is fully determined by the knobs and the seed.  Each day is generated with
-vectorised numpy code and written with pyarrow, and every file is first
-written under a hidden temporary name in its folder and then renamed into
-place, so a reader never sees a partial file.
+is fully determined by the knobs and the seed, and each feature draws from its
+own random stream (see ``_STREAM_*``), so that turning one on or off leaves the
+others alone: with ``repeat_share=0``, ``unassigned_user_share=0`` and
+``no_metadata_share=0`` the output is the same as before those features
+existed.  Each day is generated with vectorised numpy code and written with
+pyarrow, and every file is first written under a hidden temporary name in its
+folder and then renamed into place, so a reader never sees a partial file.
 
-Run ``python -m elt_assets.generator --out DIR`` for the command-line entry.
+Run ``python -m elt_assets.landing.generator --out DIR`` for the command-line entry
+(``--help`` lists every knob with its default).
 """
 
 from __future__ import annotations
@@ -78,9 +94,13 @@ _SECONDS_PER_DAY = 86_400
 _METADATA_LOOKBACK_DAYS = 30
 
 # Independent random streams, so that e.g. changing the number of metadata
-# changes does not reshuffle every event row.
+# changes does not reshuffle every event row, and turning a production quirk on
+# or off does not reshuffle what the other streams drew.
 _STREAM_PLAN = 0
 _STREAM_EVENTS = 1
+_STREAM_REPEATS = 2  # per day: which rows are shown again, and their outcomes
+_STREAM_UNASSIGNED = 3  # per day: the impressions of users never assigned a variant
+_STREAM_NO_METADATA = 4  # the assigned users who never get a metadata row
 
 _EVENT_SCHEMA = pa.schema(
     [
@@ -123,6 +143,9 @@ class GenerationSummary:
     reassignments: int = 0
     metadata_changes: int = 0
     null_datestamp_rows: int = 0
+    repeated_impressions: int = 0
+    unassigned_users: int = 0
+    users_without_metadata: int = 0
 
     @property
     def days(self) -> int:
@@ -138,7 +161,10 @@ class GenerationSummary:
             f"{self.variant_rows} variant rows, {self.metadata_rows} metadata rows, "
             f"{self.users} users ({self.late_users} late, {self.reassignments} reassigned, "
             f"{self.metadata_changes} metadata changes, "
-            f"{self.null_datestamp_rows} null datestamps)"
+            f"{self.users_without_metadata} without metadata), "
+            f"{self.unassigned_users} unassigned users with events, "
+            f"{self.repeated_impressions} repeated impressions, "
+            f"{self.null_datestamp_rows} null datestamps"
         )
 
 
@@ -185,6 +211,8 @@ class _Plan:
     change_gender: np.ndarray
     change_at: np.ndarray
     null_per_day: np.ndarray
+    has_metadata: np.ndarray  # bool per user: False for the users who never get a row
+    unassigned: int  # users never assigned a variant, user_id = users + 1 .. users + unassigned
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -206,6 +234,8 @@ def _make_plan(
     metadata_changes: int,
     null_datestamp_rows: int,
     test_share: float,
+    unassigned_users: int = 0,
+    users_without_metadata: int = 0,
 ) -> _Plan:
     rng = _rng(seed, _STREAM_PLAN)
 
@@ -270,6 +300,23 @@ def _make_plan(
     null_days = rng.choice(days, size=null_datestamp_rows, replace=null_datestamp_rows > days)
     null_per_day = np.bincount(null_days, minlength=days).astype(np.int64)
 
+    # Users the user database never heard of: any assigned user, except those picked for
+    # an attribute change (which would give them a row after all).  Drawn from a stream
+    # of their own, so that the draws above do not depend on this knob.
+    has_metadata = np.ones(users, dtype=bool)
+    if users_without_metadata:
+        candidates = np.setdiff1d(np.arange(users), change_user, assume_unique=True)
+        if users_without_metadata > candidates.size:
+            raise ValueError(
+                f"{users_without_metadata} users without metadata need that many users not "
+                f"picked for metadata changes, but only {candidates.size} are "
+                f"(users={users}, metadata_changes={metadata_changes})"
+            )
+        picked = _rng(seed, _STREAM_NO_METADATA).choice(
+            candidates, size=users_without_metadata, replace=False
+        )
+        has_metadata[picked] = False
+
     return _Plan(
         is_test=is_test,
         assign_day=assign_day,
@@ -284,6 +331,8 @@ def _make_plan(
         change_gender=change_gender,
         change_at=change_at,
         null_per_day=null_per_day,
+        has_metadata=has_metadata,
+        unassigned=int(unassigned_users),
     )
 
 
@@ -312,7 +361,7 @@ def _variant_table(plan: _Plan, day: int) -> pa.Table | None:
 
 
 def _metadata_table(plan: _Plan, day: int) -> pa.Table | None:
-    assigned = np.flatnonzero(plan.assign_day == day)
+    assigned = np.flatnonzero((plan.assign_day == day) & plan.has_metadata)
     changed = plan.change_day == day
     users = np.concatenate([assigned, plan.change_user[changed]])
     if users.size == 0:
@@ -343,6 +392,25 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[keep]
 
 
+def _outcomes(
+    rng: np.random.Generator, p_click: np.ndarray | float, n: int, purchase_rate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clicked, purchased and amount paid of ``n`` impressions: a purchase needs a click."""
+    clicked = rng.random(n) < p_click
+    purchased = clicked & (rng.random(n) < purchase_rate)
+    paid = np.zeros(n, dtype=np.int64)
+    n_bought = int(purchased.sum())
+    paid[purchased] = np.maximum(1, np.rint(rng.lognormal(3.3, 0.8, size=n_bought))).astype(np.int64)
+    return clicked, purchased, paid
+
+
+@dataclass(frozen=True)
+class _EventDay:
+    table: pa.Table
+    repeated: int  # rows that repeat an earlier row's user, datestamp and item
+    unassigned_seen: np.ndarray  # distinct user indices (>= users) of unassigned users with rows
+
+
 def _event_table(
     plan: _Plan,
     day: int,
@@ -355,7 +423,8 @@ def _event_table(
     ctr_test: float,
     purchase_rate: float,
     nulls_wanted: int,
-) -> pa.Table:
+    repeat_share: float = 0.0,
+) -> _EventDay:
     rng = _rng(seed, _STREAM_EVENTS, day)
     active = np.flatnonzero(plan.assign_day <= day)
     users = active[rng.integers(0, active.size, size=events_per_day)]
@@ -368,26 +437,76 @@ def _event_table(
 
     # One row per (user, item) and day: dedupe on a combined key, sorted by user then item.
     key = _sorted_unique(users.astype(np.int64) * items + item_idx)
-    user_idx = key // items
+    n_assigned = key.size
+
+    p_click = np.where(plan.is_test[key // items], ctr_test, ctr_control)
+    clicked, purchased, paid = _outcomes(rng, p_click, n_assigned, purchase_rate)
+
+    # NULL datestamps fall on the assigned users' rows (never on a repeated row, below).
+    take = min(nulls_wanted, n_assigned)
+    null_rows = np.sort(rng.choice(n_assigned, size=take, replace=False)) if take else np.zeros(0, np.int64)
+
+    # Users never assigned a variant: about as many impressions each as an assigned user,
+    # from a stream of their own.  Their indices follow every assigned user's, so their
+    # rows simply go after the others and the order by user then item holds.
+    unassigned_seen = np.zeros(0, dtype=np.int64)
+    if plan.unassigned and events_per_day:
+        urng = _rng(seed, _STREAM_UNASSIGNED, day)
+        per_user = urng.poisson(events_per_day / active.size, size=plan.unassigned)
+        outsiders = np.repeat(np.arange(plan.is_test.size, plan.is_test.size + plan.unassigned), per_user)
+        outsider_key = _sorted_unique(outsiders * items + urng.integers(0, items, size=outsiders.size))
+        o_clicked, o_purchased, o_paid = _outcomes(urng, ctr_control, outsider_key.size, purchase_rate)
+        unassigned_seen = _sorted_unique(outsider_key // items)
+        key = np.concatenate([key, outsider_key])
+        p_click = np.concatenate([p_click, np.full(outsider_key.size, ctr_control)])
+        clicked = np.concatenate([clicked, o_clicked])
+        purchased = np.concatenate([purchased, o_purchased])
+        paid = np.concatenate([paid, o_paid])
+
+    # Repeated impressions: rows picked (with replacement) among the day's rows, except
+    # the NULL-datestamp ones, each shown once more right after the original with an
+    # outcome of its own; ``repeats / (rows + repeats)`` is ``repeat_share``.
     n = key.size
+    pickable = n - take
+    repeats = int(round(n * repeat_share / (1.0 - repeat_share))) if pickable else 0
+    if repeats:
+        rrng = _rng(seed, _STREAM_REPEATS, day)
+        picks = rrng.integers(0, pickable, size=repeats)
+        if take:
+            # Map 0..pickable-1 onto the row indices that are not NULL rows.
+            picks = picks + np.searchsorted(null_rows - np.arange(take), picks, side="right")
+        picks.sort()
+        r_clicked, r_purchased, r_paid = _outcomes(rrng, p_click[picks], repeats, purchase_rate)
 
-    p_click = np.where(plan.is_test[user_idx], ctr_test, ctr_control)
-    clicked = rng.random(n) < p_click
-    purchased = clicked & (rng.random(n) < purchase_rate)
-    paid = np.zeros(n, dtype=np.int64)
-    n_bought = int(purchased.sum())
-    paid[purchased] = np.maximum(1, np.rint(rng.lognormal(3.3, 0.8, size=n_bought))).astype(np.int64)
+        # The j-th repeat (in row order) lands right after its original and after the
+        # j earlier repeats: at picks[j] + j + 1; the original rows fill the other slots.
+        at = picks + np.arange(1, repeats + 1)
+        original = np.ones(n + repeats, dtype=bool)
+        original[at] = False
 
-    null_mask = np.zeros(n, dtype=bool)
-    take = min(nulls_wanted, n)
+        def spread(values: np.ndarray, again: np.ndarray) -> np.ndarray:
+            out = np.empty(n + repeats, dtype=values.dtype)
+            out[original] = values
+            out[at] = again
+            return out
+
+        key = spread(key, key[picks])
+        clicked = spread(clicked, r_clicked)
+        purchased = spread(purchased, r_purchased)
+        paid = spread(paid, r_paid)
+        null_rows = null_rows + np.searchsorted(picks, null_rows, side="left")
+        n += repeats
+
+    null_mask = None
     if take:
-        null_mask[rng.choice(n, size=take, replace=False)] = True
+        null_mask = np.zeros(n, dtype=bool)
+        null_mask[null_rows] = True
 
     stamp = np.full(n, np.datetime64(start + timedelta(days=day), "D"))
-    return pa.table(
+    table = pa.table(
         [
-            pa.array(user_idx + 1),
-            pa.array(stamp, type=pa.date32(), mask=null_mask if take else None),
+            pa.array(key // items + 1),
+            pa.array(stamp, type=pa.date32(), mask=null_mask),
             pa.array(key % items + 1),
             pa.array(clicked.astype(np.int64)),
             pa.array(purchased.astype(np.int64)),
@@ -395,6 +514,7 @@ def _event_table(
         ],
         schema=_EVENT_SCHEMA,
     )
+    return _EventDay(table=table, repeated=repeats, unassigned_seen=unassigned_seen)
 
 
 # --------------------------------------------------------------------------- writing
@@ -467,6 +587,11 @@ def _check_probability(name: str, value: float) -> float:
     return value
 
 
+def _share_count(users: int, share: float) -> int:
+    """A share of the users as a count: rounded, but at least one when the share is positive."""
+    return max(1, int(round(users * share))) if share > 0 else 0
+
+
 def generate_landing(
     root: Path | str,
     *,
@@ -484,15 +609,54 @@ def generate_landing(
     ctr: Mapping[str, float] | None = None,
     purchase_rate: float = 0.2,
     test_share: float = 0.5,
+    repeat_share: float = 0.03,
+    unassigned_user_share: float = 0.02,
+    no_metadata_share: float = 0.03,
     overwrite: bool = False,
+    progress: Callable[[date, int], None] | None = None,
 ) -> GenerationSummary:
     """Write ``days`` days of synthetic landing files under ``root``.
 
-    ``events_per_day`` impressions are drawn per day (uniform over the users
-    assigned so far and over ``items`` items) and deduplicated per user and
-    item, so a day holds slightly fewer rows than asked for.  ``ctr`` maps each
-    variant (``control``/``test``) to its click probability (default 0.10 and
-    0.12); ``purchase_rate`` is the share of clicks that turn into purchases.
+    A ``user_event`` row is one impression: user ``user_id`` was shown item
+    ``item_id`` on ``datestamp`` and clicked it (``clicked``) and bought it
+    (``purchased``, for ``paidamount``) or not.  ``users`` users (ids ``1..users``)
+    are assigned a variant, ``test_share`` of them ``test``; ``late_user_share``
+    of them are assigned on a later day than the first (and have no events
+    before), ``reassignments`` of them get a second, conflicting assignment and
+    ``metadata_changes`` of them a second metadata row with changed attributes.
+
+    Per day, ``events_per_day`` impressions are drawn uniformly over the users
+    assigned so far and over ``items`` items and deduplicated per user and item
+    (each late user also gets one impression on its assignment day).  ``ctr``
+    maps each variant (``control``/``test``) to its click probability (default
+    0.10 and 0.12); ``purchase_rate`` is the share of clicks that turn into
+    purchases.  ``null_datestamp_rows`` rows in all, spread over the days, get
+    an empty datestamp.
+
+    The quirks of production logs, each on by default and off at 0:
+
+    ``repeat_share``
+        Share of a day's ``user_event`` rows that repeat an impression already
+        in the file (same user, day and item, a row of its own right after the
+        first, with its own outcome); in ``[0, 1)``.  These rows come on top of
+        the drawn ones.
+    ``unassigned_user_share``
+        Users who are in the event log but were never assigned a variant, as a
+        share of ``users`` (rounded, at least one when positive): ids
+        ``users + 1`` on, no ``user_variant`` or ``user_metadata`` row, about as
+        many impressions a day as an assigned user (on top of
+        ``events_per_day``), clicking at the control rate.
+    ``no_metadata_share``
+        Assigned users who never get a ``user_metadata`` row, as a share of
+        ``users`` (rounded, at least one when positive); they are never picked
+        for ``metadata_changes``.
+
+    So a day holds about ``events_per_day * (1 + unassigned_user_share) /
+    (1 - repeat_share)`` rows, a little fewer after deduplication.  The summary
+    counts what was written: ``repeated_impressions``, ``unassigned_users``
+    (those with at least one event) and ``users_without_metadata``.
+    ``progress``, if given, is called with the day and its number of event rows
+    after each day's files are written.
 
     Refuses with ``LandingConflictError`` when any table/day it would write
     already has a file under ``root`` (in either format), unless ``overwrite``
@@ -527,6 +691,11 @@ def generate_landing(
     purchase_rate = _check_probability("purchase_rate", purchase_rate)
     test_share = _check_probability("test_share", test_share)
     late_user_share = _check_probability("late_user_share", late_user_share)
+    unassigned_user_share = _check_probability("unassigned_user_share", unassigned_user_share)
+    no_metadata_share = _check_probability("no_metadata_share", no_metadata_share)
+    repeat_share = float(repeat_share)
+    if not 0.0 <= repeat_share < 1.0:
+        raise ValueError(f"repeat_share must lie in [0, 1), not {repeat_share}")
     if null_datestamp_rows and not events_per_day:
         raise ValueError("null_datestamp_rows needs events_per_day > 0")
 
@@ -540,11 +709,15 @@ def generate_landing(
         metadata_changes=int(metadata_changes),
         null_datestamp_rows=int(null_datestamp_rows),
         test_share=test_share,
+        unassigned_users=_share_count(int(users), unassigned_user_share),
+        users_without_metadata=_share_count(int(users), no_metadata_share),
     )
 
     # Which table/days get a file is known before any data is drawn: check for clashes first.
     variant_days = set(np.unique(np.concatenate([plan.assign_day, plan.reassign_day])).tolist())
-    metadata_days = set(np.unique(np.concatenate([plan.assign_day, plan.change_day])).tolist())
+    metadata_days = set(
+        np.unique(np.concatenate([plan.assign_day[plan.has_metadata], plan.change_day])).tolist()
+    )
     targets = [
         (offset, table)
         for offset in range(days)
@@ -566,6 +739,8 @@ def generate_landing(
     counts = {table: [0, 0] for table in TABLES}  # files, rows
     nulls_written = 0
     null_carry = 0
+    repeated = 0
+    unassigned_seen = np.zeros(plan.unassigned, dtype=bool)
     for offset, table_name in targets:
         day = start + timedelta(days=offset)
         if table_name == "user_variant":
@@ -574,7 +749,7 @@ def generate_landing(
             table = _metadata_table(plan, offset)
         else:
             wanted = int(plan.null_per_day[offset]) + null_carry
-            table = _event_table(
+            event_day = _event_table(
                 plan,
                 offset,
                 start,
@@ -585,7 +760,11 @@ def generate_landing(
                 ctr_test=ctr_test,
                 purchase_rate=purchase_rate,
                 nulls_wanted=wanted,
+                repeat_share=repeat_share,
             )
+            table = event_day.table
+            repeated += event_day.repeated
+            unassigned_seen[event_day.unassigned_seen - int(users)] = True
             nulls = table.column("datestamp").null_count
             nulls_written += nulls
             null_carry = wanted - nulls  # a day too small for its share passes it on
@@ -595,6 +774,8 @@ def generate_landing(
         _atomic_write(landing_path(root, table_name, day, fmt), lambda tmp, t=table: write(t, tmp))
         counts[table_name][0] += 1
         counts[table_name][1] += table.num_rows
+        if table_name == "user_event" and progress is not None:
+            progress(day, table.num_rows)  # the event file is the day's last
 
     return GenerationSummary(
         root=root,
@@ -613,6 +794,9 @@ def generate_landing(
         reassignments=int(plan.reassign_user.size),
         metadata_changes=int(plan.change_user.size),
         null_datestamp_rows=nulls_written,
+        repeated_impressions=repeated,
+        unassigned_users=int(np.count_nonzero(unassigned_seen)),
+        users_without_metadata=int(np.count_nonzero(~plan.has_metadata)),
     )
 
 
@@ -628,25 +812,59 @@ def _iso_date(value: str) -> date:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m elt_assets.generator",
+        prog="python -m elt_assets.landing.generator",
         description="Write synthetic A/B-test landing files (user_event, user_variant, user_metadata).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, type=Path, help="landing-zone root folder")
-    parser.add_argument("--users", type=int, default=400)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--events-per-day", type=int, default=3000)
+    # default=SUPPRESS: a required argument has no default worth showing.
+    parser.add_argument(
+        "--out", required=True, type=Path, default=argparse.SUPPRESS, help="landing-zone root folder"
+    )
+    parser.add_argument("--users", type=int, default=400, help="users assigned a variant")
+    parser.add_argument("--days", type=int, default=14, help="days to generate")
+    parser.add_argument(
+        "--events-per-day", type=int, default=3000, help="impressions drawn per day for assigned users"
+    )
     parser.add_argument("--start", type=_iso_date, default=date(2023, 6, 1), help="first day, YYYY-MM-DD")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--format", dest="fmt", choices=("csv", "parquet"), default="csv")
-    parser.add_argument("--late-user-share", type=float, default=0.1)
-    parser.add_argument("--reassignments", type=int, default=3)
-    parser.add_argument("--metadata-changes", type=int, default=5)
-    parser.add_argument("--null-datestamp-rows", type=int, default=3)
-    parser.add_argument("--items", type=int, default=500)
-    parser.add_argument("--ctr-control", type=float, default=0.10)
-    parser.add_argument("--ctr-test", type=float, default=0.12)
-    parser.add_argument("--purchase-rate", type=float, default=0.2)
-    parser.add_argument("--test-share", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=7, help="random seed; same knobs and seed, same files")
+    parser.add_argument(
+        "--format", dest="fmt", choices=("csv", "parquet"), default="csv", help="landing file format"
+    )
+    parser.add_argument(
+        "--late-user-share", type=float, default=0.1, help="share of users assigned after the first day"
+    )
+    parser.add_argument(
+        "--reassignments", type=int, default=3, help="users later re-assigned to the other variant"
+    )
+    parser.add_argument(
+        "--metadata-changes", type=int, default=5, help="users who later get changed attributes"
+    )
+    parser.add_argument(
+        "--null-datestamp-rows", type=int, default=3, help="event rows with an empty datestamp, in all"
+    )
+    parser.add_argument("--items", type=int, default=500, help="distinct items")
+    parser.add_argument("--ctr-control", type=float, default=0.10, help="click probability in control")
+    parser.add_argument("--ctr-test", type=float, default=0.12, help="click probability in test")
+    parser.add_argument("--purchase-rate", type=float, default=0.2, help="share of clicks that are purchases")
+    parser.add_argument("--test-share", type=float, default=0.5, help="share of users assigned to test")
+    parser.add_argument(
+        "--repeat-share",
+        type=float,
+        default=0.03,
+        help="share of a day's event rows that repeat a user's item of that day (0: none)",
+    )
+    parser.add_argument(
+        "--unassigned-user-share",
+        type=float,
+        default=0.02,
+        help="users with events but never a variant, as a share of --users (0: none)",
+    )
+    parser.add_argument(
+        "--no-metadata-share",
+        type=float,
+        default=0.03,
+        help="assigned users without any metadata row, as a share of --users (0: none)",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -655,9 +873,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_progress(day: date, rows: int) -> None:
+    print(f"{day.isoformat()}: {rows:,} events", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry; returns 0 on success and 2 on refusal or bad knobs."""
+    """Command-line entry; returns 0 on success and 2 on refusal or bad knobs.
+
+    A long run (more than 3 days or more than 100,000 events a day) reports each
+    day on stderr as it is written; the summary line goes to stdout.
+    """
     args = _parser().parse_args(argv)
+    long_run = args.days > 3 or args.events_per_day > 100_000
     try:
         summary = generate_landing(
             args.out,
@@ -675,7 +902,11 @@ def main(argv: list[str] | None = None) -> int:
             ctr={"control": args.ctr_control, "test": args.ctr_test},
             purchase_rate=args.purchase_rate,
             test_share=args.test_share,
+            repeat_share=args.repeat_share,
+            unassigned_user_share=args.unassigned_user_share,
+            no_metadata_share=args.no_metadata_share,
             overwrite=args.overwrite,
+            progress=_print_progress if long_run else None,
         )
     except LandingConflictError as error:
         print(f"error: refusing to write into {args.out}: {error}", file=sys.stderr)
