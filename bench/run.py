@@ -65,7 +65,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from elt_assets.generator import generate_landing  # noqa: E402
+from elt_assets.landing.generator import generate_landing  # noqa: E402
 
 import postgres_support as pg  # noqa: E402  (bench/ is on sys.path when run as a script)
 

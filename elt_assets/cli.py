@@ -10,35 +10,35 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
+import yaml
 
-from elt_assets import generator
-from elt_assets.compile_sql import compile_models
-from elt_assets.models import registry
+
+from elt_assets.landing import generator
+from elt_assets.models.compile import compile_models
+from elt_assets.models.registry import registry
 from elt_assets.settings import (
     PROJECT_ROOT,
     SAMPLE_FIRST_DAY,
     SAMPLE_LAST_DAY,
     SEEDS_LANDING_DIR,
-    default_warehouse_url,
     landing_dir,
 )
-from elt_assets.metadata import markdown_table
+from elt_assets.engines import WarehouseError, engine_for_url
+from elt_assets.models.metadata import markdown_table
 from elt_assets.ops.commands import add_operations_commands
-from elt_assets.warehouse import Warehouse, WarehouseError
+from elt_assets.secrets import SecretError, warehouse_url_from_env
 
 LOCAL_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 # The embedded default instance: SQLite storage under DAGSTER_HOME, runs queued so that
 # only one writes the DuckDB file at a time, no telemetry.
-LOCAL_INSTANCE_YAML = """\
-run_queue:
-  max_concurrent_runs: 4
-  tag_concurrency_limits:
-    - key: elt/warehouse
-      limit: 1
-telemetry:
-  enabled: false
-"""
+
+
+def local_instance_yaml() -> str:
+    """The embedded default instance (SQLite storage under DAGSTER_HOME): the production
+    instance's run queue, so that one run at a time writes the warehouse, and no telemetry."""
+    production = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_dump({"run_queue": production["run_queue"], "telemetry": {"enabled": False}}, sort_keys=False)
+
 
 SUMMARY_SQL = """
 select
@@ -78,15 +78,15 @@ def ensure_local_instance(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(LOCAL_INSTANCE_YAML, encoding="utf-8")
+        config.write_text(local_instance_yaml(), encoding="utf-8")
 
 
 def variant_summary(warehouse_url: str, first_day: date, end_day: date) -> str:
     """A markdown table of impressions, clicks, CTR, purchases and revenue per variant."""
-    warehouse = Warehouse(warehouse_url)
-    with warehouse.transaction() as connection:
-        result = connection.execute(
-            sa.text(SUMMARY_SQL), {"window_start": first_day, "window_end": end_day}
+    engine = engine_for_url(warehouse_url)
+    with engine.transaction(read_only=True) as session:
+        result = session.execute(
+            SUMMARY_SQL, {"window_start": first_day, "window_end": end_day}
         )
         return markdown_table(list(result.keys()), [tuple(row) for row in result])
 
@@ -111,7 +111,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         print("the run failed; the output above says where", file=sys.stderr)
         return completed.returncode
-    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    url = warehouse_url_from_env()
     end = last + timedelta(days=1)
     print(f"\nper-variant summary, {first}..{last}:\n")
     print(variant_summary(url, first, end))
@@ -130,7 +130,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    url = warehouse_url_from_env()
     end = args.last_day + timedelta(days=1)
     print(variant_summary(url, args.first_day, end))
     return 0
@@ -156,7 +156,7 @@ def _compile(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    url = os.environ.get("ELT_WAREHOUSE_URL") or default_warehouse_url()
+    url = warehouse_url_from_env()
     try:
         compiled = compile_models(url, registry(), args.models or None, first, end, landing_dir())
     except (KeyError, ValueError) as error:
@@ -215,6 +215,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(handler=None)
 
+    spark = commands.add_parser(
+        "spark-server", help="start, stop or show a local Spark Connect server kept in a folder", add_help=False
+    )
+    spark.set_defaults(handler=None)
+
     add_operations_commands(commands)
     return parser
 
@@ -223,10 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["generate"]:
         return generator.main(argv[1:])
+    if argv[:1] == ["spark-server"]:
+        from elt_assets.engines import spark_server
+
+        return spark_server.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except WarehouseError as error:
+    except (WarehouseError, SecretError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -4,8 +4,8 @@ import dagster as dg
 
 from elt_assets.assets import warehouse_assets
 from elt_assets.assets.landing import landing_specs
-from elt_assets.checks import build_standalone_checks
-from elt_assets.freshness import build_freshness_checks
+from elt_assets.checks.data_tests import build_standalone_checks
+from elt_assets.checks.freshness import build_freshness_checks
 from elt_assets.jobs import elt_job
 from elt_assets.ops import operations_definitions
 from elt_assets.resources import landing_zone_from_env, warehouse_from_env

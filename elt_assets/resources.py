@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,14 +9,14 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from dagster_aws.secretsmanager import SecretsManagerResource
 
-from elt_assets.landing import LandingZone, LocalLandingZone, S3LandingZone
-from elt_assets.secrets import WAREHOUSE_SECRET_ENV, resolve_warehouse_url, secrets_manager_from_env
-from elt_assets.settings import default_warehouse_url, landing_dir
-from elt_assets.warehouse import Warehouse
+from elt_assets import settings
+from elt_assets.engines import Engine, engine_for_url
+from elt_assets.landing.zone import LandingZone, LocalLandingZone, S3LandingZone
+from elt_assets.secrets import resolve_warehouse_url, secrets_manager_from_env
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The SQL warehouse every model is built in (a SQLAlchemy URL)."""
+    """The warehouse every model is built in (a SQLAlchemy URL; the scheme picks the engine)."""
 
     url: str = ""
     lock_timeout_seconds: float = 600.0
@@ -26,9 +25,9 @@ class WarehouseResource(dg.ConfigurableResource):
     secret_id: str | None = None
     secrets_manager: SecretsManagerResource | None = None
 
-    def warehouse(self) -> Warehouse:
+    def engine(self) -> Engine:
         url = resolve_warehouse_url(self.url, self.secret_id, self.secrets_manager)
-        return Warehouse(url, lock_timeout_seconds=self.lock_timeout_seconds)
+        return engine_for_url(url, lock_timeout_seconds=self.lock_timeout_seconds)
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -52,30 +51,26 @@ class LandingZoneResource(dg.ConfigurableResource):
 
 
 def warehouse_from_env() -> WarehouseResource:
-    if os.environ.get(WAREHOUSE_SECRET_ENV):
+    """The warehouse as the environment sets it. Set variables reach the resource as
+    EnvVars, so the UI shows their names, never a URL that may carry a password."""
+    url = dg.EnvVar(settings.WAREHOUSE_URL_ENV) if settings.warehouse_url_setting() else ""
+    if settings.warehouse_secret_id():
         return WarehouseResource(
-            url=dg.EnvVar("ELT_WAREHOUSE_URL") if os.environ.get("ELT_WAREHOUSE_URL") else "",
-            secret_id=dg.EnvVar(WAREHOUSE_SECRET_ENV),
-            secrets_manager=secrets_manager_from_env(),
+            url=url, secret_id=dg.EnvVar(settings.WAREHOUSE_SECRET_ENV), secrets_manager=secrets_manager_from_env()
         )
-    # With ELT_WAREHOUSE_URL set, pass it as an EnvVar so that the UI shows the variable's
-    # name, never a URL that may carry a password.
-    if os.environ.get("ELT_WAREHOUSE_URL"):
-        return WarehouseResource(url=dg.EnvVar("ELT_WAREHOUSE_URL"))
-    return WarehouseResource(url=default_warehouse_url())
+    return WarehouseResource(url=url or settings.default_warehouse_url())
 
 
 def s3_from_env() -> S3Resource:
     """dagster-aws's S3 resource: endpoint and region from ELT_S3_ENDPOINT_URL / ELT_S3_REGION."""
-    settings = {}
-    if os.environ.get("ELT_S3_ENDPOINT_URL"):
-        settings["endpoint_url"] = dg.EnvVar("ELT_S3_ENDPOINT_URL")
-    if os.environ.get("ELT_S3_REGION"):
-        settings["region_name"] = dg.EnvVar("ELT_S3_REGION")
-    return S3Resource(**settings)
+    options = {}
+    if settings.s3_endpoint_url():
+        options["endpoint_url"] = dg.EnvVar("ELT_S3_ENDPOINT_URL")
+    if settings.s3_region():
+        options["region_name"] = dg.EnvVar("ELT_S3_REGION")
+    return S3Resource(**options)
 
 
 def landing_zone_from_env() -> LandingZoneResource:
-    if os.environ.get("ELT_LANDING_DIR"):
-        return LandingZoneResource(root=dg.EnvVar("ELT_LANDING_DIR"), s3=s3_from_env())
-    return LandingZoneResource(root=landing_dir(), s3=s3_from_env())
+    root = dg.EnvVar(settings.LANDING_DIR_ENV) if settings.landing_dir_setting() else settings.landing_dir()
+    return LandingZoneResource(root=root, s3=s3_from_env())

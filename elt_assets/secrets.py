@@ -22,12 +22,26 @@ from collections.abc import MutableMapping
 import sqlalchemy as sa
 from dagster_aws.secretsmanager import SecretsManagerResource
 
-from elt_assets.settings import default_warehouse_url
+from elt_assets import settings
+from elt_assets.settings import INSTANCE_SECRET_ENV, WAREHOUSE_SECRET_ENV
 
-WAREHOUSE_SECRET_ENV = "ELT_WAREHOUSE_SECRET_ID"
-INSTANCE_SECRET_ENV = "ELT_DAGSTER_PG_SECRET_ID"
-ENDPOINT_ENV = "ELT_SECRETS_ENDPOINT_URL"
-REGION_ENV = "ELT_SECRETS_REGION"
+
+# Query parameters of a URL that carry credentials (libpq's password and sslpassword,
+# tokens and keys of other drivers): masked wherever a URL is shown.
+_SECRET_PARAMETERS = ("password", "sslpassword", "token", "secret", "key", "credential")
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password and every credential-like query parameter masked."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return "(an unreadable URL)"
+    query = {
+        name: "***" if any(word in name.lower() for word in _SECRET_PARAMETERS) else value
+        for name, value in parsed.query.items()
+    }
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 class SecretError(RuntimeError):
@@ -36,12 +50,12 @@ class SecretError(RuntimeError):
 
 def secrets_manager_from_env() -> SecretsManagerResource:
     """dagster-aws's resource; endpoint and region from ELT_SECRETS_ENDPOINT_URL / ELT_SECRETS_REGION."""
-    settings = {}
-    if os.environ.get(ENDPOINT_ENV):
-        settings["endpoint_url"] = os.environ[ENDPOINT_ENV]
-    if os.environ.get(REGION_ENV):
-        settings["region_name"] = os.environ[REGION_ENV]
-    return SecretsManagerResource(**settings)
+    options = {}
+    if settings.secrets_endpoint_url():
+        options["endpoint_url"] = settings.secrets_endpoint_url()
+    if settings.secrets_region():
+        options["region_name"] = settings.secrets_region()
+    return SecretsManagerResource(**options)
 
 
 def read_secret(secrets_manager: SecretsManagerResource, secret_id: str) -> str:
@@ -97,10 +111,11 @@ def resolve_warehouse_url(
 
 
 def warehouse_url_from_env() -> str:
-    """The warehouse URL for commands: ELT_WAREHOUSE_SECRET_ID, ELT_WAREHOUSE_URL, or the default."""
-    secret_id = os.environ.get(WAREHOUSE_SECRET_ENV)
-    base = os.environ.get("ELT_WAREHOUSE_URL") or ("" if secret_id else default_warehouse_url())
-    return resolve_warehouse_url(base, secret_id)
+    """The warehouse URL every command and step uses: from ELT_WAREHOUSE_SECRET_ID (completed
+    by ELT_WAREHOUSE_URL), else ELT_WAREHOUSE_URL, else the embedded default."""
+    secret_id = settings.warehouse_secret_id()
+    base = settings.warehouse_url_setting() or ("" if secret_id else settings.default_warehouse_url())
+    return resolve_warehouse_url(base, secret_id or None)
 
 
 def apply_instance_secret(environ: MutableMapping[str, str] = os.environ) -> bool:

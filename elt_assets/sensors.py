@@ -22,7 +22,8 @@ from datetime import date
 import dagster as dg
 
 from elt_assets.assets import warehouse_assets
-from elt_assets.load_plan import Digests, LoadRun, landed_digests, plan_loads
+from elt_assets.jobs import WAREHOUSE_TAG, WAREHOUSE_TAGS
+from elt_assets.landing.load_plan import Digests, LoadRun, landed_digests, plan_loads
 from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions, days_in
 from elt_assets.resources import LandingZoneResource
 from elt_assets.settings import (
@@ -34,7 +35,6 @@ from elt_assets.settings import (
 )
 
 CURSOR_VERSION = 1
-WAREHOUSE_TAG = "elt/warehouse"
 ALL_ASSETS = warehouse_assets
 # A run over a range of partitions is asked for with these two tags; every asset has the
 # single-run backfill policy, so the range runs as one run with one step per asset.
@@ -76,7 +76,7 @@ def run_request(run: LoadRun) -> dg.RunRequest:
         run_key=run.run_key,
         asset_selection=selected_assets(run),
         tags={
-            WAREHOUSE_TAG: "default",
+            **WAREHOUSE_TAGS,
             RANGE_START_TAG: run.first.isoformat(),
             RANGE_END_TAG: run.last.isoformat(),
             "elt/landing": run.summary,

@@ -1,16 +1,13 @@
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from elt_assets_tests.pg_cluster import Cluster, find_bin_dir
 from elt_assets_tests.support import copy_sample, fresh_database, run_elt
 
-warnings.filterwarnings("ignore", category=Warning, module="dagster")
 
 # CI sets this so that a missing server fails the run instead of skipping its tests.
 REQUIRE_POSTGRES = os.environ.get("ELT_REQUIRE_POSTGRES") == "1"

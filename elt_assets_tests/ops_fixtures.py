@@ -15,10 +15,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+# Private: no public API stores a run with an old timestamp (see backdate_run).
 from dagster._core.storage.runs.schema import RunsTable
 
 from elt_assets.settings import PROJECT_ROOT
-from elt_assets_tests.pg_cluster import free_port
+from elt_assets_tests.s3_server import running_s3_server
 
 # Trust authentication ignores it, so it may be set; it must never show up anywhere.
 FAKE_PG_PASSWORD = "pg-pw-" + uuid.uuid4().hex[:12]
@@ -112,15 +113,8 @@ def backdate_run(instance: dg.DagsterInstance, run_id: str, days: float) -> None
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A moto server (S3, Secrets Manager, ...) on 127.0.0.1, stopped after the session."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with running_s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -16,18 +16,14 @@ from pathlib import Path
 
 import boto3
 
+from elt_assets_tests.pg_cluster import free_port
+
 # Dummy credentials: the server accepts any, and they keep boto3 off the machine's own.
 TEST_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "elt-test-key",
     "AWS_SECRET_ACCESS_KEY": "elt-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, deadline_seconds: float = 30.0) -> None:

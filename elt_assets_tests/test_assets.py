@@ -216,7 +216,7 @@ def test_analytics_uses_attributes_in_effect_each_day(built):
 
 
 def test_parquet_part_files_load_like_csv(tmp_path, duckdb_url):
-    from elt_assets.generator import generate_landing
+    from elt_assets.landing.generator import generate_landing
 
     csv_root, parquet_root = tmp_path / "csv", tmp_path / "parquet"
     for root, fmt in ((csv_root, "csv"), (parquet_root, "parquet")):

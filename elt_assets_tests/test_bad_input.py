@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from elt_assets.materialize import check_window
-from elt_assets.models import registry
+from elt_assets.models.run import check_window
+from elt_assets.models.registry import registry
 from elt_assets_tests.support import failure_message, run_elt, warehouse_digest
 
 DAY = "2023-06-05"
@@ -91,7 +91,7 @@ CASES = {
     ),
     "ragged row": (
         lambda path: _rewrite_line(path, 5, lambda line: line + ",1,2"),
-        [f"cannot read landing file", f"user_event/{DAY}.csv"],
+        ["cannot read landing file", f"user_event/{DAY}.csv"],
     ),
 }
 

@@ -7,23 +7,18 @@ from datetime import date
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 
 from elt_assets import cli
-from elt_assets.compile_sql import compile_model, models_in_build_order, render_literals
-from elt_assets.materialize import run_model
-from elt_assets.models import registry
-from elt_assets.warehouse import Warehouse
-from elt_assets_tests.support import duckdb_path, run_elt, warehouse_digest
+from elt_assets.engines import engine_for_url
+from elt_assets.engines.base import Statement
+from elt_assets.engines.duckdb import DuckDBEngine
+from elt_assets.models.compile import models_in_build_order
+from elt_assets.models.registry import registry
+from elt_assets.models.run import run_model
+from elt_assets.models.sql_text import render_literals
+from elt_assets_tests.support import duckdb_path, query, run_elt, warehouse_digest
 
 FIRST, LAST = "2023-06-01", "2023-06-03"
-WRITES = ("create", "drop", "delete", "insert", "update")
-
-
-def _normalized(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
 def test_bind_parameters_become_literals_of_their_type():
     text = render_literals(
         "select * from t where d >= :window_start and x::int = :n and s = :s",
@@ -66,33 +61,20 @@ def test_compiled_sql_runs_unchanged_and_builds_what_a_run_builds(landing, tmp_p
     assert warehouse_digest(compiled) == warehouse_digest(built)
 
 
-def test_compile_writes_exactly_the_statements_a_run_executes(landing, duckdb_url):
-    run_elt(landing, duckdb_url, FIRST, LAST, selection="key:raw_data/*")
-    models = registry()
-    first, end = date(2023, 6, 1), date(2023, 6, 4)
-    warehouse = Warehouse(duckdb_url)
-    executed: list[tuple[str, dict]] = []
-    sa.event.listen(
-        warehouse.engine,
-        "before_execute",
-        lambda _conn, clause, multiparams, params, _options: executed.append(
-            (str(clause), dict(params or (multiparams[0] if multiparams else {})))
-        ),
-    )
-    sql_models = [model for model in models_in_build_order(models) if model.materialization != "landing"]
-    # First into empty schemas (tables get created), then over the tables just built.
-    for _round in range(2):
-        for model in sql_models:
-            with Warehouse(duckdb_url).transaction() as connection:
-                statements = compile_model(connection, models, model, first, end).statements
-            executed.clear()
-            run_model(warehouse, models, model, first, end)
-            writes = [
-                (_normalized(text), params)
-                for text, params in executed
-                if text.split(None, 1)[0].lower() in WRITES
-            ]
-            assert writes == [(_normalized(s.text), s.params) for s in statements], model.name
+def test_a_run_and_compile_share_one_plan(landing, duckdb_url, monkeypatch, capsys):
+    """A change to the plan shows in what compile prints and in what a run does."""
+    run_elt(landing, duckdb_url, FIRST, LAST, selection="group:raw_data or group:staging")
+    marker = Statement("create table if not exists core.plan_marker as select 1 as planned")
+    original = DuckDBEngine.after_write
+    monkeypatch.setattr(DuckDBEngine, "after_write", lambda self, model: [*original(self, model), marker])
+    monkeypatch.setenv("ELT_WAREHOUSE_URL", duckdb_url)
+
+    assert cli.main(["compile", "--partition", FIRST, "fact_user_event"]) == 0
+    assert "create table if not exists core.plan_marker as select 1 as planned;" in capsys.readouterr().out
+    assert query(duckdb_url, "select count(*) from information_schema.tables where table_name = 'plan_marker'") == [(0,)]
+
+    run_model(engine_for_url(duckdb_url), registry(), registry()["fact_user_event"], date(2023, 6, 1), date(2023, 6, 2))
+    assert query(duckdb_url, "select planned from core.plan_marker") == [(1,)]
 
 
 def test_compile_names_the_window_and_refuses_unknown_models(monkeypatch, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from elt_assets.definitions import defs
-from elt_assets.landing import (
+from elt_assets.landing.zone import (
     LandingError,
     LocalLandingZone,
     S3LandingZone,

@@ -2,7 +2,7 @@
 
 from datetime import date, timedelta
 
-from elt_assets.load_plan import LoadRun, plan_loads
+from elt_assets.landing.load_plan import LoadRun, plan_loads
 
 FIRST, LAST = date(2023, 6, 1), date(2023, 6, 30)
 

@@ -6,8 +6,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from elt_assets.models import Registry, registry
-from elt_assets.warehouse import qualified, validate_identifier
+from elt_assets.models.registry import Registry, registry
+from elt_assets.engines.base import qualified, validate_identifier
 from elt_assets_tests.support import duckdb_path, run_elt
 
 

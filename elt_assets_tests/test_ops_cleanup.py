@@ -1,26 +1,18 @@
-"""Log cleanup on SQLite and PostgreSQL instance storage: what goes, what stays, dry runs."""
+"""Log cleanup on SQLite and PostgreSQL instance storage: what goes, what stays, dry runs.
+
+Schedule and sensor ticks are dagster-daemon's to purge (per `retention:`), not cleanup's.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.run_request import InstigatorType
-from dagster._core.remote_origin import (
-    RegisteredCodeLocationOrigin,
-    RemoteInstigatorOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
-from dagster._core.scheduler.instigation import (
-    InstigatorState,
-    InstigatorStatus,
-    SensorInstigatorData,
-    TickData,
-    TickStatus,
-)
+# Private: a queued run needs a code-location origin, and no public API builds one.
+from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
 from elt_assets.ops.cleanup import clean_up_instance, log_cleanup_job
 from elt_assets_tests.ops_fixtures import backdate_run, instance_home  # noqa: F401 (fixture)
@@ -48,44 +40,10 @@ def _load_user_event(landing, duckdb_url, instance, day):
     return result.run_id
 
 
-def _sensor_with_ticks(instance, now):
-    """A sensor's state and four ticks: skipped 10 and 1 days old, success and failure 40 days old."""
-    origin = RemoteInstigatorOrigin(REPOSITORY, "landing_sensor")
-    state = InstigatorState(
-        origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, SensorInstigatorData(min_interval=30)
-    )
-    instance.add_instigator_state(state)
-    for status, age_days in [
-        (TickStatus.SKIPPED, 10),
-        (TickStatus.SKIPPED, 1),
-        (TickStatus.SUCCESS, 40),
-        (TickStatus.FAILURE, 40),
-    ]:
-        instance.create_tick(
-            TickData(
-                instigator_origin_id=state.instigator_origin_id,
-                instigator_name="landing_sensor",
-                instigator_type=InstigatorType.SENSOR,
-                status=status,
-                timestamp=now - age_days * DAY,
-                selector_id=state.selector_id,
-                skip_reason="nothing landed" if status == TickStatus.SKIPPED else None,
-                run_ids=[] if status == TickStatus.SUCCESS else None,
-                error=_error() if status == TickStatus.FAILURE else None,
-            )
-        )
-    return state
-
-
-def _error():
-    from dagster._utils.error import SerializableErrorInfo
-
-    return SerializableErrorInfo("boom", [], "RuntimeError")
-
-
-def _tick_statuses(instance, state):
-    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
-    return sorted(tick.status.value for tick in ticks)
+def _sqlite_event_log_file(instance, run_id):
+    """The run's own event-log database on the embedded SQLite storage, else None."""
+    path = Path(instance.root_directory) / "history" / "runs" / f"{run_id}.db"
+    return path if path.exists() else None
 
 
 def _compute_log_folder(instance, run_id):
@@ -111,7 +69,6 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
             handle.write("old output\n" * 100)
         for path in (os.path.join(orphan, "compute_logs", "x.out"), os.path.join(orphan, "compute_logs"), orphan):
             os.utime(path, (now - 60 * DAY, now - 60 * DAY))
-        sensor = _sensor_with_ticks(instance, now)
         assert os.path.isdir(_compute_log_folder(instance, superseded))
         runs_before = {run.run_id for run in instance.get_runs()}
 
@@ -120,14 +77,12 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
         assert dry.runs_kept_for_latest_materialization == 1
         assert dry.unfinished_runs_left == 2
         assert dry.compute_log_folders_deleted == 2 and dry.compute_log_bytes > 1100
-        # Both instances drop skipped sensor ticks after 7 days; the project's dagster.yaml
-        # also drops failed ones after 30, the embedded default keeps them forever.
-        failure_retention = instance.get_tick_retention_settings(InstigatorType.SENSOR)[TickStatus.FAILURE]
-        failed_tick_goes = 0 <= failure_retention < 40
-        assert dry.ticks_deleted == 1 + failed_tick_goes
+        # The SQLite storage keeps one database file per run, which delete_run leaves behind.
+        shard = _sqlite_event_log_file(instance, superseded)
+        assert (dry.event_log_file_bytes > 0) == (shard is not None)
+        assert "dagster-daemon" in dry.summary()
         assert {run.run_id for run in instance.get_runs()} == runs_before
         assert os.path.isdir(orphan) and os.path.isdir(_compute_log_folder(instance, superseded))
-        assert _tick_statuses(instance, sensor) == ["FAILURE", "SKIPPED", "SKIPPED", "SUCCESS"]
 
         result = log_cleanup_job.execute_in_process(
             instance=instance,
@@ -142,6 +97,8 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
 
         remaining = {run.run_id for run in instance.get_runs()}
         assert remaining == runs_before - {superseded, failed} | {result.run_id}
+        assert shard is None or not any(shard.parent.glob(shard.name + "*"))
+        # Read in the same process after its SQLite file went: empty, not an error.
         assert instance.get_records_for_run(superseded).records == []
         assert not os.path.exists(_compute_log_folder(instance, superseded))
         assert not os.path.exists(orphan)
@@ -153,13 +110,10 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
         )
         assert set(latest) == {"2023-06-01", "2023-06-02"}
         assert instance.get_materialized_partitions(USER_EVENT) == {"2023-06-01", "2023-06-02"}
-        left = ["SKIPPED", "SUCCESS"] if failed_tick_goes else ["FAILURE", "SKIPPED", "SUCCESS"]
-        assert _tick_statuses(instance, sensor) == left
 
-        # A second pass finds nothing more; a tick retention of 30 days takes the old ticks.
-        again = clean_up_instance(instance, max_age_days=30, tick_max_age_days=30)
-        assert again.runs_deleted == 0 and again.ticks_deleted == len(left) - 1
-        assert _tick_statuses(instance, sensor) == ["SKIPPED"]
+        # A second pass finds nothing more.
+        again = clean_up_instance(instance, max_age_days=30)
+        assert again.runs_deleted == 0 and again.compute_log_folders_deleted == 0
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult) -> dict:
@@ -170,24 +124,10 @@ def _output_metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def test_cleanup_pages_through_a_backlog_in_small_batches(tmp_path):
-    """More old ticks and runs than one batch: everything old goes, in bounded queries."""
+    """More old runs than one batch: every old run goes, in bounded queries."""
     from elt_assets_tests.ops_fixtures import sqlite_home
 
-    now = time.time()
     with dg.DagsterInstance.from_config(str(sqlite_home(tmp_path / "home"))) as instance:
-        sensor = _sensor_with_ticks(instance, now)
-        for age in range(25):
-            instance.create_tick(
-                TickData(
-                    instigator_origin_id=sensor.instigator_origin_id,
-                    instigator_name="landing_sensor",
-                    instigator_type=InstigatorType.SENSOR,
-                    status=TickStatus.SKIPPED,
-                    timestamp=now - (8 + age) * DAY,
-                    selector_id=sensor.selector_id,
-                    skip_reason="nothing landed",
-                )
-            )
         old_runs = []
         for _ in range(7):
             run_id = _add_run(instance, dg.DagsterRunStatus.SUCCESS)
@@ -196,5 +136,3 @@ def test_cleanup_pages_through_a_backlog_in_small_batches(tmp_path):
         report = clean_up_instance(instance, max_age_days=30, batch_size=3)
         assert sorted(report.deleted_run_ids) == sorted(old_runs)
         assert instance.get_runs_count() == 0
-        assert report.ticks_deleted == 26
-        assert _tick_statuses(instance, sensor) == ["FAILURE", "SKIPPED", "SUCCESS"]

@@ -20,7 +20,7 @@ from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.ops_fixtures import sqlite_home
 from elt_assets_tests.support import copy_sample, run_elt
 
-DAEMONS = {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR"}
+DAEMONS = {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR", "MONITORING"}
 # The newest sample day is 2023-06-14, complete at 2023-06-15T00:00Z.
 FRESH = "2023-06-15T12:00:00Z"
 STALE = "2023-06-20T00:00:00Z"
@@ -38,8 +38,10 @@ def analytics_url(tmp_path_factory):
 
 @pytest.fixture
 def daemon_home(tmp_path):
-    """A SQLite instance with `dagster-daemon run` serving it; stopped whatever happens."""
+    """A SQLite instance with run monitoring, `dagster-daemon run` serving it; stopped whatever happens."""
     home = sqlite_home(tmp_path / "home")
+    with open(home / "dagster.yaml", "a", encoding="utf-8") as config:
+        config.write("run_monitoring:\n  enabled: true\n")
     environment = dict(os.environ, DAGSTER_HOME=str(home), PYTHONPATH=str(PROJECT_ROOT))
     log = open(tmp_path / "daemon.log", "w")
     daemon = subprocess.Popen(
@@ -95,12 +97,12 @@ def test_health_with_a_running_then_stopped_daemon(daemon_home, analytics_url, c
     code, lines = _health(capsys, "--now", FRESH)
     assert code == 0, lines
     assert all(line.startswith("ok ") for line in lines.values()), lines
-    assert set(lines) == {"instance storage", "daemon SENSOR", "daemon SCHEDULER",
-                          "daemon QUEUED_RUN_COORDINATOR", "code location", "warehouse", "freshness"}
+    assert set(lines) == {"instance storage", *(f"daemon {name}" for name in DAEMONS),
+                          "code location", "warehouse", "freshness"}
 
     assert cli.main(["health", "--json", "--now", FRESH]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["ok"] is True and len(document["checks"]) == 7
+    assert document["ok"] is True and len(document["checks"]) == 8
 
     # The op job runs the same checks inside the instance.
     with dg.DagsterInstance.from_config(str(home)) as instance:

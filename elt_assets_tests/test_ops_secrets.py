@@ -14,7 +14,6 @@ import dagster as dg
 import duckdb
 import pytest
 import sqlalchemy as sa
-from dagster._serdes import serialize_value
 from dagster_aws.secretsmanager import SecretsManagerResource
 
 from elt_assets import cli
@@ -88,7 +87,7 @@ def _materialize(instance, landing, warehouse: WarehouseResource, selection: str
 def _everything_the_run_left(instance, run_id, home: Path) -> str:
     """Every event of the run (messages, metadata, SQL) and its captured stdout/stderr."""
     records = instance.get_records_for_run(run_id, limit=100_000).records
-    text = "\n".join(serialize_value(record.event_log_entry) for record in records)
+    text = "\n".join(dg.serialize_value(record.event_log_entry) for record in records)
     for path in (home / "storage" / run_id).rglob("*"):
         if path.is_file():
             text += path.read_text(errors="replace")

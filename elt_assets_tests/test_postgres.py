@@ -13,9 +13,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from elt_assets.models import registry
+from elt_assets.models.registry import registry
 from elt_assets.settings import PROJECT_ROOT
-from elt_assets.warehouse import Warehouse, WarehouseError
+from elt_assets.engines import WarehouseError, engine_for_url
 from elt_assets_tests.pg_cluster import free_port
 from elt_assets_tests.support import failure_message, rows, run_elt, warehouse_digest
 
@@ -82,7 +82,7 @@ def test_an_unreachable_warehouse_is_a_clear_error(landing):
     assert "cannot connect to the warehouse postgresql+psycopg2://elt:***@127.0.0.1" in message
     assert "s3cret-pw" not in message
     with pytest.raises(WarehouseError, match="cannot connect"):
-        with Warehouse(url, lock_timeout_seconds=1).transaction():
+        with engine_for_url(url, lock_timeout_seconds=1).transaction():
             pass
 
 

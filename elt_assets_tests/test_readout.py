@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from elt_assets.distributions import chi_square_sf
-from elt_assets.generator import generate_landing
-from elt_assets.readout import VariantTotals, readout
+from elt_assets.readout.distributions import chi_square_sf
+from elt_assets.landing.generator import generate_landing
+from elt_assets.readout.statistics import VariantTotals, readout
 from elt_assets_tests.support import rows, run_elt
 
 LAST_DAY = "2023-06-05"
@@ -181,7 +181,7 @@ def test_the_chart_is_an_svg_with_one_line_per_variant():
     from datetime import date, timedelta
     from xml.etree import ElementTree
 
-    from elt_assets.chart import rate_chart_svg
+    from elt_assets.readout.chart import rate_chart_svg
 
     days = [date(2023, 6, 1) + timedelta(days=offset) for offset in range(12)]
     svg = rate_chart_svg(

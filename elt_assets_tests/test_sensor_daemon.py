@@ -15,7 +15,9 @@ from typing import TypeVar
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
+from elt_assets.cli import local_instance_yaml
 from elt_assets.definitions import defs
 from elt_assets.settings import PROJECT_ROOT, SEEDS_LANDING_DIR
 
@@ -24,18 +26,13 @@ DEADLINE_SECONDS = 180
 LATE_USER = 90001
 T = TypeVar("T")
 
-# One run at a time per warehouse, first in first out, as in the project's instances; a
-# short dequeue interval keeps the test quick.
-INSTANCE_YAML = """\
-run_queue:
-  max_concurrent_runs: 4
-  dequeue_interval_seconds: 1
-  tag_concurrency_limits:
-    - key: elt/warehouse
-      limit: 1
-telemetry:
-  enabled: false
-"""
+
+
+def instance_yaml() -> str:
+    """The project's embedded instance, with a short dequeue interval to keep the test quick."""
+    config = yaml.safe_load(local_instance_yaml())
+    config["run_queue"]["dequeue_interval_seconds"] = 1
+    return yaml.safe_dump(config)
 
 
 def poll(what: str, check: Callable[[], T | None], daemon: subprocess.Popen, log: Path) -> T:
@@ -70,7 +67,7 @@ def daemon(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, dict[str, Path], 
     test's handle on the same instance."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    (home / "dagster.yaml").write_text(instance_yaml())
     # Created first: two processes creating the SQLite storage at once race on its migrations.
     instance = dg.DagsterInstance.from_config(str(home))
     paths = {"home": home, "landing": tmp_path / "landing", "warehouse": tmp_path / "warehouse.duckdb"}

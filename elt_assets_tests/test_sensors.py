@@ -12,8 +12,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from elt_assets.definitions import defs
-from elt_assets.generator import generate_landing
-from elt_assets.landing import LandingError
+from elt_assets.landing.generator import generate_landing
+from elt_assets.landing.zone import LandingError
 from elt_assets.resources import LandingZoneResource
 from elt_assets.sensors import RANGE_END_TAG, RANGE_START_TAG, landing_zone_sensor
 from elt_assets_tests.s3_server import free_port, new_bucket, running_s3_server, s3_client, upload_tree

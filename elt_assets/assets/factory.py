@@ -4,12 +4,14 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from elt_assets import settings
 from elt_assets.assets.landing import landing_key, raw_column_lineage
-from elt_assets.checks import evaluate_model_tests, in_step_check_specs
-from elt_assets.freshness import raw_freshness_policy
-from elt_assets.lineage import column_lineage
-from elt_assets.materialize import run_model
-from elt_assets.models import Model, registry
+from elt_assets.checks.data_tests import evaluate_model_tests, in_step_check_specs
+from elt_assets.checks.freshness import raw_freshness_policy
+from elt_assets.engines import WarehouseError, engine_name
+from elt_assets.models.lineage import column_lineage
+from elt_assets.models.run import run_model
+from elt_assets.models.registry import Model, registry
 from elt_assets.partitions import daily_partitions, single_run_backfill, window_days
 from elt_assets.resources import LandingZoneResource, WarehouseResource
 
@@ -21,6 +23,15 @@ KIND_BY_MATERIALIZATION = {
     "incremental": "table",
     "snapshot": "table",
 }
+
+
+def warehouse_kind() -> str:
+    """The configured engine's name, for the assets' kinds (the UI shows its icon)."""
+    try:
+        name = engine_name(settings.warehouse_url_setting() or settings.default_warehouse_url())
+    except WarehouseError:
+        return "sql"
+    return {"postgresql": "postgres"}.get(name, name)  # the kind Dagster shows an icon for
 
 
 def build_model_asset(model: Model) -> dg.AssetsDefinition:
@@ -41,7 +52,7 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         deps=deps,
         description=model.description,
         group_name=model.schema,
-        kinds={"sql", "duckdb", KIND_BY_MATERIALIZATION[model.materialization]},
+        kinds={"sql", warehouse_kind(), KIND_BY_MATERIALIZATION[model.materialization]},
         partitions_def=daily_partitions,
         backfill_policy=single_run_backfill,
         owners=list(model.owners) or None,
@@ -66,7 +77,7 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         landing_zone: LandingZoneResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         first_day, end_day = window_days(context.partition_time_window)
-        engine = warehouse.warehouse()  # resolves any secret once per step
+        engine = warehouse.engine()  # resolves any secret once per step
         with landing_zone.open() as zone:
             run = run_model(engine, models, model, first_day, end_day, landing_root=zone)
         context.log.info(
@@ -98,5 +109,6 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
 
 
 def build_layer_assets(schema: str) -> list[dg.AssetsDefinition]:
-    """The assets of every model of one layer (schema)."""
-    return [build_model_asset(model) for model in registry().in_layer(schema)]
+    """The assets of every SQL model of one layer (schema); a python model's asset is its own
+    (the readout, in readout.py)."""
+    return [build_model_asset(model) for model in registry().in_layer(schema) if model.materialization != "python"]

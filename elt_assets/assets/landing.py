@@ -6,9 +6,9 @@ pattern, formats, columns) and give the raw tables a visible upstream in the lin
 
 import dagster as dg
 
-from elt_assets.models import Model, registry
+from elt_assets.models.registry import Model, registry
 from elt_assets.partitions import daily_partitions
-from elt_assets.raw_load import BOOKKEEPING_COLUMNS, TABLES_REQUIRED_EVERY_DAY
+from elt_assets.landing.raw_load import BOOKKEEPING_COLUMNS, TABLES_REQUIRED_EVERY_DAY
 
 LANDING_GROUP = "landing"
 

@@ -5,7 +5,6 @@ path): only its host is ever logged.
 """
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,6 +13,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from elt_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from elt_assets import settings
 
 WEBHOOK_ENV = "ELT_ALERT_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -74,7 +74,7 @@ def post_alert(url: str, alert: dict) -> int:
 def report_failed_runs(context: dg.RunFailureSensorContext) -> None:
     alert = failure_alert(context.dagster_run, context.failure_event.message or "no message")
     context.log.error(alert["text"])
-    url = os.environ.get(WEBHOOK_ENV)
+    url = settings.alert_webhook_url()
     if url:
         status = post_alert(url, alert)
         context.log.info(f"alert for run {alert['run_id']} delivered (HTTP {status})")

@@ -25,6 +25,7 @@ from elt_assets.ops.backup_files import BACKUP_PREFIX, MANIFEST, private_dir, pr
 from elt_assets.ops.backup_s3 import S3BackupTarget, resolved_s3_from_env
 from elt_assets.ops.instance_storage import StorageLayout, run_postgres_tool, storage_layout
 from elt_assets.settings import PROJECT_ROOT
+from elt_assets import settings
 
 SSE_CHOICES = ("", "AES256", "aws:kms")
 
@@ -40,7 +41,7 @@ class BackupResult:
 
 def default_destination(instance: dg.DagsterInstance) -> str:
     """ELT_BACKUP_DESTINATION, else backups/ under DAGSTER_HOME."""
-    return os.environ.get("ELT_BACKUP_DESTINATION") or str(Path(instance.root_directory) / "backups")
+    return settings.backup_destination_setting() or str(Path(instance.root_directory) / "backups")
 
 
 def back_up_instance(

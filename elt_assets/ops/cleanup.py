@@ -1,4 +1,4 @@
-"""Log cleanup: old finished runs with their event and compute logs, and old ticks.
+"""Log cleanup: old finished runs with their event and compute logs.
 
 The Dagster counterpart of the lecture's log-cleanup DAG. Everything is read through
 bounded queries (`batch_size` rows at a time) and deleted one run at a time, each in its
@@ -7,12 +7,15 @@ while runs and the webserver use it. Two kinds of run are never deleted: runs th
 not finished (queued, starting, in progress, cancelling), and runs that hold the latest
 materialization of some asset partition, because the UI, sensors and partition status
 read it from there.
+
+Schedule and sensor ticks are not touched here: dagster-daemon purges them after every
+tick of a running schedule or sensor, per `retention:` in dagster.yaml, and ticks only
+exist where a daemon runs.
 """
 
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,10 +23,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+# Neither class has a public import path; both only locate the local files cleaned up below.
 from dagster._core.storage.event_log.sqlite import SqliteEventLogStorage
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
-
-from elt_assets.ops.tick_retention import purge_old_ticks
 
 FINISHED_STATUSES = [
     dg.DagsterRunStatus.SUCCESS,
@@ -35,6 +37,7 @@ _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _STORAGE_ID_CHUNK = 500
 
 Log = Callable[[str], None]
+TICKS_NOTE = "schedule/sensor ticks are purged by dagster-daemon per `retention:` in dagster.yaml"
 
 
 @dataclass
@@ -49,7 +52,6 @@ class CleanupReport:
     compute_log_folders_deleted: int = 0
     compute_log_bytes: int = 0
     event_log_file_bytes: int = 0
-    ticks_deleted: int = 0
     deleted_run_ids: list[str] = field(default_factory=list)
 
     @property
@@ -66,19 +68,19 @@ class CleanupReport:
             ),
             "unfinished_runs_left": dg.MetadataValue.int(self.unfinished_runs_left),
             "compute_log_folders_deleted": dg.MetadataValue.int(self.compute_log_folders_deleted),
-            "ticks_deleted": dg.MetadataValue.int(self.ticks_deleted),
             "bytes_freed": dg.MetadataValue.int(self.bytes_freed),
             "compute_log_bytes": dg.MetadataValue.int(self.compute_log_bytes),
             "event_log_file_bytes": dg.MetadataValue.int(self.event_log_file_bytes),
+            "ticks": dg.MetadataValue.text(TICKS_NOTE),
         }
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
         return (
             f"{verb} {self.runs_deleted} run(s) created before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
-            f"{self.compute_log_folders_deleted} compute-log folder(s), {self.ticks_deleted} tick(s), "
-            f"{self.bytes_freed} byte(s) of files; kept {self.runs_kept_for_latest_materialization} "
-            f"run(s) holding a latest materialization and {self.unfinished_runs_left} unfinished run(s)"
+            f"{self.compute_log_folders_deleted} compute-log folder(s), {self.bytes_freed} byte(s) of "
+            f"files; kept {self.runs_kept_for_latest_materialization} run(s) holding a latest "
+            f"materialization and {self.unfinished_runs_left} unfinished run(s); {TICKS_NOTE}"
         )
 
 
@@ -87,14 +89,10 @@ def clean_up_instance(
     max_age_days: int = 30,
     dry_run: bool = False,
     batch_size: int = 100,
-    tick_max_age_days: int | None = None,
     now: datetime | None = None,
     log: Log = logging.getLogger(__name__).info,
 ) -> CleanupReport:
-    """Delete finished runs (with event and compute logs) older than max_age_days, and old ticks.
-
-    Ticks follow the instance's `retention:` settings unless tick_max_age_days is given.
-    """
+    """Delete finished runs (with event and compute logs) older than max_age_days."""
     if max_age_days < 0 or batch_size < 1:
         raise ValueError("max_age_days must be >= 0 and batch_size >= 1")
     now = now or datetime.now(timezone.utc)
@@ -109,9 +107,6 @@ def clean_up_instance(
         )
     )
     _delete_orphaned_compute_logs(instance, report, log)
-    report.ticks_deleted = purge_old_ticks(
-        instance, now, tick_max_age_days, batch_size, dry_run, log
-    )
     log(report.summary())
     return report
 
@@ -174,6 +169,7 @@ def _delete_old_runs(
 
 
 def _local_compute_log_root(instance: dg.DagsterInstance) -> Path | None:
+    """The local compute-log folder, or None for cloud managers (S3, GCS, Azure)."""
     manager = instance.compute_log_manager
     if not isinstance(manager, LocalComputeLogManager):
         return None
@@ -182,24 +178,22 @@ def _local_compute_log_root(instance: dg.DagsterInstance) -> Path | None:
 
 
 def _delete_compute_logs(instance: dg.DagsterInstance, run_id: str, dry_run: bool) -> tuple[int, int]:
-    """Delete a run's captured stdout/stderr; returns (folders, bytes) (bytes: local files only)."""
+    """Delete a run's captured stdout/stderr; returns (folders, bytes) (both 0 for cloud managers)."""
     root = _local_compute_log_root(instance)
-    if root is None:
-        # Cloud compute log managers (S3, GCS, Azure) delete by key prefix; sizes are unknown.
-        if not dry_run:
-            instance.compute_log_manager.delete_logs(prefix=[run_id, "compute_logs"])
+    folder = root / run_id if root is not None else None
+    if folder is not None and not folder.is_dir():
         return 0, 0
-    folder = root / run_id
-    if not folder.is_dir():
-        return 0, 0
-    size = _tree_size(folder)
+    size = _tree_size(folder) if folder is not None else 0
     if not dry_run:
-        shutil.rmtree(folder, ignore_errors=True)  # the run's compute logs are inside
-    return 1, size
+        instance.compute_log_manager.delete_logs(prefix=[run_id])
+    return (1 if folder is not None else 0), size
 
 
 def _delete_orphaned_compute_logs(instance: dg.DagsterInstance, report: CleanupReport, log: Log) -> None:
-    """Compute-log folders whose run is gone (e.g. deleted in the UI) and that are past the cutoff."""
+    """Compute-log folders whose run is gone and that are past the cutoff.
+
+    Dagster's own run deletion (UI, `dagster run delete`) leaves a run's compute logs behind.
+    """
     root = _local_compute_log_root(instance)
     if root is None or not root.is_dir():
         return
@@ -216,17 +210,20 @@ def _delete_orphaned_compute_logs(instance: dg.DagsterInstance, report: CleanupR
         if report.dry_run:
             log(f"would delete compute logs of the deleted run {entry.name}")
         else:
-            shutil.rmtree(folder, ignore_errors=True)
+            instance.compute_log_manager.delete_logs(prefix=[entry.name])
             log(f"deleted compute logs of the deleted run {entry.name}")
 
 
 def _delete_run_and_event_log_file(instance: dg.DagsterInstance, run_id: str, dry_run: bool) -> int:
-    """Delete the run (and, on SQLite, its event-log file); returns bytes of files removed."""
+    """Delete the run and its events (and, on SQLite, its event-log file); returns bytes of files removed.
+
+    `delete_run` removes the run's rows and events on every storage, but the default
+    SQLite storage keeps one database file per run and leaves it behind at full size; no
+    public API removes it, so that file is unlinked here.
+    """
     storage = instance.event_log_storage
     paths: list[Path] = []
     if isinstance(storage, SqliteEventLogStorage):
-        # The default SQLite storage keeps one database file per run; deleting the run's
-        # rows would leave the file behind.
         shard = Path(storage.path_for_shard(run_id))
         paths = [shard, shard.with_name(shard.name + "-wal"), shard.with_name(shard.name + "-shm")]
     size = sum(path.stat().st_size for path in paths if path.exists())
@@ -234,10 +231,10 @@ def _delete_run_and_event_log_file(instance: dg.DagsterInstance, run_id: str, dr
         instance.delete_run(run_id)
         for path in paths:
             path.unlink(missing_ok=True)
-        # The storage remembers which run files it has set up; forget this one, so that a
-        # later read of the deleted run in this process sets up an empty file again
-        # instead of failing on a missing table.
-        getattr(storage, "_initialized_dbs", set()).discard(run_id)
+        if paths:
+            # Private, no public reset: the storage remembers which run files it has set up;
+            # forget this one, or a later read of the run in this process fails on a missing table.
+            getattr(storage, "_initialized_dbs", set()).discard(run_id)
     return size
 
 
@@ -261,10 +258,9 @@ class LogCleanupConfig(dg.Config):
     max_age_days: int = 30
     dry_run: bool = False
     batch_size: int = 100
-    tick_max_age_days: int | None = None
 
 
-@dg.op(description="Delete finished runs, their event and compute logs, and ticks past retention.")
+@dg.op(description="Delete finished runs and their event and compute logs past the retention.")
 def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> int:
     started = time.monotonic()
     report = clean_up_instance(
@@ -272,7 +268,6 @@ def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> i
         max_age_days=config.max_age_days,
         dry_run=config.dry_run,
         batch_size=config.batch_size,
-        tick_max_age_days=config.tick_max_age_days,
         log=context.log.info,
     )
     metadata = report.as_metadata()
@@ -282,7 +277,7 @@ def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> i
 
 
 @dg.job(
-    description="Log cleanup: runs, event logs, compute logs and ticks older than the retention.",
+    description="Log cleanup: runs, event logs and compute logs older than the retention.",
     tags={"elt/maintenance": "cleanup"},
 )
 def log_cleanup_job():

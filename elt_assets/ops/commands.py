@@ -21,7 +21,7 @@ from elt_assets.ops.health import health_document, run_health_checks
 from elt_assets.ops.instance_storage import InstanceStorageError
 from elt_assets.ops.restore import RestoreError, restore_backup
 from elt_assets.secrets import SecretError, apply_instance_secret, warehouse_url_from_env
-from elt_assets.warehouse import Warehouse
+from elt_assets.engines import engine_for_url
 
 HEALTH_LOCK_TIMEOUT_SECONDS = 10.0
 
@@ -36,11 +36,12 @@ def add_operations_commands(commands: argparse._SubParsersAction) -> None:
     health.add_argument("--module", help="the code location's module (default: elt_assets.definitions)")
     health.set_defaults(handler=_health)
 
-    cleanup = commands.add_parser("cleanup", help="delete old runs, event and compute logs, and ticks")
+    cleanup = commands.add_parser(
+        "cleanup", help="delete old runs with their event and compute logs (dagster-daemon purges ticks)"
+    )
     cleanup.add_argument("--days", type=int, default=30, help="keep runs younger than this (default 30)")
     cleanup.add_argument("--dry-run", action="store_true", help="report what would go, delete nothing")
     cleanup.add_argument("--batch-size", type=int, default=100)
-    cleanup.add_argument("--tick-days", type=int, help="tick retention; default: the instance's settings")
     cleanup.set_defaults(handler=_cleanup)
 
     backup = commands.add_parser("backup", help="back up the instance's storage and config")
@@ -97,7 +98,7 @@ def _health(args: argparse.Namespace) -> int:
     with instance:
         results = run_health_checks(
             instance,
-            lambda: Warehouse(warehouse_url_from_env(), lock_timeout_seconds=HEALTH_LOCK_TIMEOUT_SECONDS),
+            lambda: engine_for_url(warehouse_url_from_env(), lock_timeout_seconds=HEALTH_LOCK_TIMEOUT_SECONDS),
             now=args.now,
             lag_hours=args.freshness_lag_hours,
             heartbeat_max_age=args.heartbeat_max_age,
@@ -115,8 +116,7 @@ def _health(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     with _instance() as instance:
         clean_up_instance(
-            instance, max_age_days=args.days, dry_run=args.dry_run, batch_size=args.batch_size,
-            tick_max_age_days=args.tick_days, log=print,
+            instance, max_age_days=args.days, dry_run=args.dry_run, batch_size=args.batch_size, log=print,
         )
     return 0
 

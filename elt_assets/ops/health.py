@@ -2,14 +2,13 @@
 
 Airflow's /health reports the metadata database and the scheduler's heartbeat. Here
 each check yields one line, `ok` or `FAIL` with a detail, for a person or a monitoring
-tool: the instance's storage answers; the sensor, scheduler and run-queue daemons sent a
-heartbeat recently; the code location loads; the warehouse answers `select 1`; and the
-newest analytics partition is within its freshness lag.
+tool: the instance's storage answers; the sensor, scheduler, run-queue and run-monitoring
+daemons that the instance uses sent a heartbeat recently; the code location loads; the
+warehouse answers `select 1`; and the newest analytics partition is within its freshness lag.
 """
 
 import functools
 import importlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -17,14 +16,18 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
+# Private: no public API finds a module's Definitions the way code servers do (the CLI
+# equivalent is `dagster definitions validate`, a subprocess).
 from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
-from elt_assets.freshness import partition_age
+from elt_assets.checks.freshness import partition_age
 from elt_assets.resources import WarehouseResource
-from elt_assets.warehouse import Warehouse, first_line
+from elt_assets import settings
+from elt_assets.engines.base import Engine, first_line
+from elt_assets.engines.duckdb import DuckDBEngine
 
-MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR")
+# MONITORING fails runs stuck past `run_monitoring:` limits, e.g. runs whose process died.
+MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR", "MONITORING")
 FRESHNESS_TABLE = "analytics.analytics_variant_user_daily"
 DEFAULT_MODULE = "elt_assets.definitions"
 
@@ -41,22 +44,9 @@ class CheckResult:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
-def freshness_lag_hours() -> float:
-    """How old the newest complete analytics day may be: ELT_FRESHNESS_LAG_HOURS, else 36."""
-    return float(os.environ.get("ELT_FRESHNESS_LAG_HOURS") or 36)
-
-
-def heartbeat_max_age_seconds() -> float:
-    """Oldest acceptable daemon heartbeat: ELT_DAEMON_HEARTBEAT_MAX_AGE_SECONDS, else 120.
-
-    Daemons beat every 30 s; 120 s tolerates a slow iteration, not a dead process.
-    """
-    return float(os.environ.get("ELT_DAEMON_HEARTBEAT_MAX_AGE_SECONDS") or 120)
-
-
 def run_health_checks(
     instance: dg.DagsterInstance,
-    open_warehouse: Callable[[], Warehouse],
+    open_warehouse: Callable[[], Engine],
     now: datetime | None = None,
     lag_hours: float | None = None,
     heartbeat_max_age: float | None = None,
@@ -69,8 +59,8 @@ def run_health_checks(
     sample data is from 2023); daemon heartbeats are always judged by the clock.
     """
     now = now or datetime.now(timezone.utc)
-    lag_hours = freshness_lag_hours() if lag_hours is None else lag_hours
-    heartbeat_max_age = heartbeat_max_age_seconds() if heartbeat_max_age is None else heartbeat_max_age
+    lag_hours = settings.freshness_lag().total_seconds() / 3600 if lag_hours is None else lag_hours
+    heartbeat_max_age = settings.heartbeat_max_age_seconds() if heartbeat_max_age is None else heartbeat_max_age
     results = [_guarded("instance storage", lambda: check_storage(instance))]
     try:
         results += check_daemons(instance, time.time(), heartbeat_max_age)
@@ -127,21 +117,21 @@ def check_code_location(module_name: str) -> CheckResult:
         return CheckResult("code location", False, f"{module_name} holds no single Definitions object")
     dg.Definitions.validate_loadable(defs)
     jobs = len(list(defs.resolve_all_job_defs()))
-    assets = len(defs.resolve_asset_graph().get_all_asset_keys())
+    assets = len(defs.resolve_all_asset_keys())
     return CheckResult("code location", True, f"{module_name} loads: {assets} asset(s), {jobs} job(s)")
 
 
-def check_warehouse(warehouse: Warehouse) -> CheckResult:
+def check_warehouse(warehouse: Engine) -> CheckResult:
     _require_duckdb_file(warehouse)
-    with warehouse.transaction() as connection:
-        connection.execute(sa.text("select 1")).scalar_one()
+    with warehouse.transaction(read_only=True) as session:
+        session.execute("select 1").scalar_one()
     return CheckResult("warehouse", True, f"{warehouse.display_url} answered select 1")
 
 
-def check_freshness(warehouse: Warehouse, now: datetime, lag_hours: float) -> CheckResult:
+def check_freshness(warehouse: Engine, now: datetime, lag_hours: float) -> CheckResult:
     _require_duckdb_file(warehouse)
-    with warehouse.transaction() as connection:
-        newest = connection.execute(sa.text(f"select max(datestamp) from {FRESHNESS_TABLE}")).scalar()
+    with warehouse.transaction(read_only=True) as session:
+        newest = session.execute(f"select max(datestamp) from {FRESHNESS_TABLE}").scalar()
     if newest is None:
         return CheckResult("freshness", False, f"{FRESHNESS_TABLE} has no rows")
     newest_day = newest.date() if isinstance(newest, datetime) else date.fromisoformat(str(newest)[:10])
@@ -150,12 +140,10 @@ def check_freshness(warehouse: Warehouse, now: datetime, lag_hours: float) -> Ch
     return CheckResult("freshness", lag <= lag_hours, detail)
 
 
-def _require_duckdb_file(warehouse: Warehouse) -> None:
+def _require_duckdb_file(warehouse: Engine) -> None:
     # Connecting would create an empty DuckDB file and hide that the warehouse is gone.
-    url = sa.make_url(warehouse.url)
-    if warehouse.dialect == "duckdb" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).exists():
-            raise FileNotFoundError(f"warehouse file {url.database} does not exist")
+    if isinstance(warehouse, DuckDBEngine) and warehouse.path and not Path(warehouse.path).exists():
+        raise FileNotFoundError(f"warehouse file {warehouse.path} does not exist")
 
 
 def _guarded(name: str, check) -> CheckResult:
@@ -185,7 +173,7 @@ class HealthCheckConfig(dg.Config):
 def check_health(context: dg.OpExecutionContext, config: HealthCheckConfig, warehouse: WarehouseResource) -> bool:
     results = run_health_checks(
         context.instance,
-        warehouse.warehouse,
+        warehouse.engine,
         lag_hours=config.freshness_lag_hours,
         heartbeat_max_age=config.heartbeat_max_age_seconds,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from elt_assets import settings
 
 
 class InstanceStorageError(RuntimeError):
@@ -94,6 +95,7 @@ def storage_layout(instance: dg.DagsterInstance) -> StorageLayout:
 
 
 def _sqlite_folder(storage: object) -> Path | None:
+    # Private attributes: no public API says where a SQLite storage keeps its files.
     base_dir = getattr(storage, "_base_dir", None)
     if base_dir:
         return Path(base_dir).resolve()
@@ -108,7 +110,7 @@ def postgres_tool(name: str) -> str:
 
     pg_dump refuses servers newer than itself, so the newest installed one is preferred.
     """
-    configured = os.environ.get("ELT_PG_BIN_DIR")
+    configured = settings.pg_bin_dir_setting()
     candidates = [configured] if configured else []
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
     for folder in candidates:

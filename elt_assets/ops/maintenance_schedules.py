@@ -12,7 +12,7 @@ log_cleanup_schedule = dg.ScheduleDefinition(
     cron_schedule="30 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Delete runs, logs and ticks older than the retention (30 days unless configured).",
+    description="Delete runs and their logs older than the retention (30 days unless configured).",
 )
 
 metadata_backup_schedule = dg.ScheduleDefinition(

@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from elt_assets.engines.base import Session
 
 SAMPLE_ROWS = 5
 # Arguments each kind needs, besides the optional severity, scope and name.
@@ -105,15 +104,15 @@ def failing_rows_query(kind: str, args: Mapping[str, Any], target: Target) -> tu
     return _QUERIES[kind](args, target)
 
 
-def evaluate_rows(connection: Connection, kind: str, args: Mapping[str, Any], target: Target) -> Outcome:
+def evaluate_rows(session: Session, kind: str, args: Mapping[str, Any], target: Target) -> Outcome:
     """Run a row-level test against the target: how many rows fail, and a few of them."""
     sql, params = failing_rows_query(kind, args, target)
     params = {**target.params, **params}
-    failing = connection.execute(sa.text(f"select count(*) from (\n{sql}\n) as failures"), params).scalar_one()
+    failing = session.execute(f"select count(*) from (\n{sql}\n) as failures", params).scalar_one()
     if not failing:
         return Outcome(0, [], [], sql, params)  # most tests pass: skip the second query
-    sample = connection.execute(
-        sa.text(f"select * from (\n{sql}\n) as failures order by 1 limit {SAMPLE_ROWS}"), params
+    sample = session.execute(
+        f"select * from (\n{sql}\n) as failures order by 1 limit {SAMPLE_ROWS}", params
     )
     return Outcome(int(failing), list(sample.keys()), [tuple(row) for row in sample], sql, params)
 

@@ -1,27 +1,23 @@
 """Loading one window of landing files into a raw table: check everything, then replace.
 
-Files are read by DuckDB (CSV and Parquet natively) into a staging table of text
-columns, every value is checked against the raw table's column types, and only then is
-the window replaced, in the same transaction, so a bad file leaves the old rows as they
-were. On the DuckDB warehouse this all happens in the warehouse itself.
+Files are read by DuckDB (CSV and Parquet natively) straight into the raw table's types,
+every value is checked, and only then is the window replaced, in the same transaction, so
+a bad file leaves the old rows as they were. Each engine decides where that DuckDB is
+(elt_assets.engines): on the DuckDB warehouse it is the warehouse itself; PostgreSQL
+loads what an in-memory DuckDB checked.
 """
 
 from __future__ import annotations
 
 import csv
-import tempfile
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from elt_assets.landing import LandingError, LandingFile, LandingZone, landing_files_for_day
-from elt_assets.metadata import window_filter
-from elt_assets.models import Model
+from elt_assets.engines.base import Column, Session, first_line, validate_identifier, window_filter
+from elt_assets.landing.zone import LandingError, LandingFile, LandingZone, landing_files_for_day
 from elt_assets.partitions import days_in
-from elt_assets.warehouse import Column, Warehouse, first_line, qualified, validate_identifier
 
 BOOKKEEPING_COLUMNS = ("partition_date", "source_file")
 STAGE_TABLE = "_landing_rows"
@@ -60,7 +56,7 @@ def files_for_window(root: str | LandingZone, table: str, first_day: date, end_d
 
 
 def load_landing_files(
-    reader: Connection,
+    reader: Session,
     target: str,
     table: str,
     columns: list[LandingColumn],
@@ -84,16 +80,16 @@ def load_landing_files(
         groups.setdefault((landing_file.format, header), []).append(landing_file)
     if not files:
         return 0
-    reader.execute(sa.text(f"create or replace temp table {FILES_TABLE} (local_path varchar, path varchar, day date)"))
+    reader.execute(f"create or replace temp table {FILES_TABLE} (local_path varchar, path varchar, day date)")
     reader.execute(
-        sa.text(f"insert into {FILES_TABLE} (local_path, path, day) values (:local_path, :path, :day)"),
+        f"insert into {FILES_TABLE} (local_path, path, day) values (:local_path, :path, :day)",
         [{"local_path": str(f.local_path), "path": f.path, "day": f.day} for f in files],
     )
     try:
         for (file_format, header), group in groups.items():
             try:
                 reader.execute(
-                    sa.text(_typed_insert_sql(target, columns, file_format, header)),
+                    _typed_insert_sql(target, columns, file_format, header),
                     {"local_paths": [str(f.local_path) for f in group]},
                 )
             except sa.exc.DBAPIError as error:
@@ -102,7 +98,7 @@ def load_landing_files(
                 paths = ", ".join(f.path for f in group)
                 raise LandingError(f"cannot read landing files {paths}: {first_line(error)}") from error
     finally:
-        reader.execute(sa.text(f"drop table if exists {FILES_TABLE}"))
+        reader.execute(f"drop table if exists {FILES_TABLE}")
     return _check_loaded_rows(reader, target, table, columns, files, first_day, end_day)
 
 
@@ -129,7 +125,7 @@ def _typed_insert_sql(target: str, columns: list[LandingColumn], file_format: st
 
 
 def _check_file_shape(
-    reader: Connection, table: str, names: list[str], landing_file: LandingFile
+    reader: Session, table: str, names: list[str], landing_file: LandingFile
 ) -> tuple[str, ...]:
     """Refuse empty files and files whose columns are not exactly the raw table's.
 
@@ -143,7 +139,7 @@ def _check_file_shape(
     else:
         try:
             described = reader.execute(
-                sa.text("select column_name from (describe select * from read_parquet(:path))"),
+                "select column_name from (describe select * from read_parquet(:path))",
                 {"path": landing_file.local_path},
             )
             found = [row[0] for row in described]
@@ -171,7 +167,7 @@ def _check_file_shape(
 
 
 def _check_loaded_rows(
-    reader: Connection,
+    reader: Session,
     target: str,
     table: str,
     columns: list[LandingColumn],
@@ -184,7 +180,7 @@ def _check_loaded_rows(
     in_window = window_filter("partition_date")
     counts = dict(
         reader.execute(
-            sa.text(f"select source_file, count(*) from {target} where {in_window} group by source_file"),
+            f"select source_file, count(*) from {target} where {in_window} group by source_file",
             window,
         ).all()
     )
@@ -203,7 +199,7 @@ def _check_loaded_rows(
         problems.append("datestamp is not null and cast(datestamp as date) <> partition_date")
     if problems:
         suspect = reader.execute(
-            sa.text(f"select source_file from {target} where {in_window} and ({' or '.join(problems)}) limit 1"),
+            f"select source_file from {target} where {in_window} and ({' or '.join(problems)}) limit 1",
             window,
         ).scalar()
         if suspect is not None:
@@ -218,13 +214,15 @@ def diagnose_file(table: str, columns: list[LandingColumn], landing_file: Landin
 
     It runs in its own in-memory DuckDB: the load's transaction may already be aborted.
     """
-    with Warehouse("duckdb:///:memory:").transaction() as reader:
+    from elt_assets.engines.duckdb import DuckDBEngine
+
+    with DuckDBEngine("duckdb:///:memory:").transaction() as reader:
         # Line numbers come from the order rows are read in, so keep that order here.
-        reader.execute(sa.text("set preserve_insertion_order = true"))
+        reader.execute("set preserve_insertion_order = true")
         _diagnose(reader, table, columns, landing_file)
 
 
-def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], landing_file: LandingFile) -> None:
+def _diagnose(reader: Session, table: str, columns: list[LandingColumn], landing_file: LandingFile) -> None:
     if landing_file.format == "csv":
         scan = (
             "read_csv(:path, header = true, delim = ',', quote = '\"', "
@@ -233,7 +231,7 @@ def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], land
     else:
         scan = "read_parquet(:path)"
     try:
-        reader.execute(sa.text(f"create or replace temp table _landing_file as select * from {scan}"), {
+        reader.execute(f"create or replace temp table _landing_file as select * from {scan}", {
             "path": landing_file.local_path
         })
     except sa.exc.DBAPIError as error:
@@ -241,12 +239,12 @@ def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], land
     selected = ", ".join(f"cast({column.name} as varchar) as {column.name}" for column in columns)
     # Line numbers count the header as line 1; DuckDB keeps a file's rows in order here.
     reader.execute(
-        sa.text(
+        
             f"create or replace temp table {TEXT_TABLE} as "
             f"select {selected}, cast(:day as date) as partition_date, "
             "cast(:path as varchar) as source_file, row_number() over () + 1 as source_line "
             "from _landing_file"
-        ),
+        ,
         {"day": landing_file.day, "path": landing_file.path},
     )
     try:
@@ -255,11 +253,11 @@ def _diagnose(reader: Connection, table: str, columns: list[LandingColumn], land
         if table == "user_event":
             _check_event_days(reader)
     finally:
-        reader.execute(sa.text(f"drop table if exists {TEXT_TABLE}"))
-        reader.execute(sa.text("drop table if exists _landing_file"))
+        reader.execute(f"drop table if exists {TEXT_TABLE}")
+        reader.execute("drop table if exists _landing_file")
 
 
-def _check_column(reader: Connection, table: str, column: LandingColumn) -> None:
+def _check_column(reader: Session, table: str, column: LandingColumn) -> None:
     name = validate_identifier(column.name)
     if column.max_length is not None:
         condition = f"length({name}) > {int(column.max_length)}"
@@ -270,11 +268,11 @@ def _check_column(reader: Connection, table: str, column: LandingColumn) -> None
         condition = f"try_cast({name} as {column.cast_type}) is null"
         problem = f"is not a valid {column.cast_type.lower()}"
     bad = reader.execute(
-        sa.text(
+        
             f"select source_file, source_line, {name} from {TEXT_TABLE} "
             f"where {name} is not null and {condition} "
             "order by source_file, source_line limit 1"
-        )
+        
     ).first()
     if bad is not None:
         raise LandingError(
@@ -283,85 +281,20 @@ def _check_column(reader: Connection, table: str, column: LandingColumn) -> None
         )
 
 
-def _check_event_days(reader: Connection) -> None:
+def _check_event_days(reader: Session) -> None:
     bad = reader.execute(
-        sa.text(
+        
             f"select source_file, source_line, datestamp, partition_date from {TEXT_TABLE} "
             "where datestamp is not null "
             "and cast(cast(datestamp as timestamp) as date) <> partition_date "
             "order by source_file, source_line limit 1"
-        )
+        
     ).first()
     if bad is not None:
         raise LandingError(
             f"landing file {bad[0]}, line {bad[1]}: datestamp {bad[2]!r} is not on the "
             f"file's day {bad[3]}"
         )
-
-
-def delete_raw_window(connection: Connection, model: Model, first_day: date, end_day: date) -> None:
-    connection.execute(
-        sa.text(
-            f"delete from {qualified(model.schema, model.name)} "
-            f"where {window_filter('partition_date')}"
-        ),
-        {"window_start": first_day, "window_end": end_day},
-    )
-
-
-def replace_raw_window_in_duckdb(
-    connection: Connection,
-    model: Model,
-    columns: list[LandingColumn],
-    files: list[LandingFile],
-    first_day: date,
-    end_day: date,
-) -> int:
-    """Delete the window of the raw table and load the files in its place (one transaction)."""
-    delete_raw_window(connection, model, first_day, end_day)
-    return load_landing_files(connection, model.qualified_name, model.name, columns, files, first_day, end_day)
-
-
-def replace_raw_window_in_postgres(
-    connection: Connection,
-    model: Model,
-    columns: list[LandingColumn],
-    files: list[LandingFile],
-    first_day: date,
-    end_day: date,
-) -> int:
-    """Load and check the files in an in-memory DuckDB, then delete the window and COPY.
-
-    The delete and the COPY share the warehouse transaction, so a failure at any point
-    leaves the window's previous rows.
-    """
-    with Warehouse("duckdb:///:memory:").transaction() as reader:
-        definitions = ", ".join(f"{column.name} {column.cast_type}" for column in columns)
-        reader.execute(
-            sa.text(f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)")
-        )
-        loaded = load_landing_files(reader, STAGE_TABLE, model.name, columns, files, first_day, end_day)
-        delete_raw_window(connection, model, first_day, end_day)
-        with tempfile.TemporaryDirectory(prefix="elt-copy-") as folder:
-            export = Path(folder) / "rows.csv"
-            # The path is our own temporary file, not user input; COPY takes no parameters.
-            literal = str(export).replace("'", "''")
-            reader.execute(sa.text(f"copy {STAGE_TABLE} to '{literal}' (format csv, header true)"))
-            cursor = connection.connection.dbapi_connection.cursor()
-            try:
-                with export.open("r", encoding="utf-8") as rows:
-                    cursor.copy_expert(
-                        f"copy {model.qualified_name} ({_column_names(columns)}) "
-                        "from stdin with (format csv, header true)",
-                        rows,
-                    )
-            finally:
-                cursor.close()
-    return loaded
-
-
-def _column_names(columns: list[LandingColumn]) -> str:
-    return ", ".join([column.name for column in columns] + list(BOOKKEEPING_COLUMNS))
 
 
 _CAST_TYPES = {

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from elt_assets.landing import LandingFile, LandingZone
-from elt_assets.raw_load import TABLES_REQUIRED_EVERY_DAY
+from elt_assets.landing.zone import LandingFile, LandingZone
+from elt_assets.landing.raw_load import TABLES_REQUIRED_EVERY_DAY
 from elt_assets.settings import RAW_TABLES
 
 CHANGE_SET_TABLES = tuple(table for table in RAW_TABLES if table not in TABLES_REQUIRED_EVERY_DAY)

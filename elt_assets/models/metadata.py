@@ -6,19 +6,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from elt_assets.models import Model
-from elt_assets.warehouse import table_columns, validate_identifier
+from elt_assets.engines.base import Engine, Session, window_filter
+from elt_assets.models.registry import Model
 
 PREVIEW_ROWS = 10
-
-
-def window_filter(column: str) -> str:
-    """The half-open window predicate on a column, with bound parameters."""
-    column = validate_identifier(column)
-    return f"{column} >= :window_start and {column} < :window_end"
 
 
 def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
@@ -37,49 +29,41 @@ def window_text(first_day: date, end_day: date) -> str:
 
 
 def relation_metadata(
-    connection: Connection, model: Model, first_day: date, end_day: date, sql: str
+    engine: Engine, session: Session, model: Model, first_day: date, end_day: date, sql: str
 ) -> dict[str, Any]:
     """What holds for the whole window after a write: its row count (named as the window's),
     the window, the SQL and the column schema. Each day's own figures come from day_metadata."""
     window = {"window_start": first_day, "window_end": end_day}
     predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
-    row_count = connection.execute(
-        sa.text(f"select count(*) from {model.qualified_name} where {predicate}"), window
-    ).scalar_one()
+    row_count = session.execute(f"select count(*) from {model.qualified_name} where {predicate}", window).scalar_one()
     return {
         "window_row_count": dg.MetadataValue.int(int(row_count)),
         "partition_window": dg.MetadataValue.text(window_text(first_day, end_day)),
         "materialization": dg.MetadataValue.text(model.materialization),
         "sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
-        "dagster/column_schema": column_schema(connection, model),
+        "dagster/column_schema": column_schema(engine, session, model),
     }
 
 
-def day_metadata(connection: Connection, model: Model, day: date) -> dict[str, Any]:
+def day_metadata(session: Session, model: Model, day: date) -> dict[str, Any]:
     """One day's row count and a preview of its rows: what that partition's page shows."""
     window = {"window_start": day, "window_end": day + timedelta(days=1)}
     predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
     target = model.qualified_name
-    row_count = connection.execute(sa.text(f"select count(*) from {target} where {predicate}"), window).scalar_one()
-    preview = connection.execute(
-        sa.text(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}"), window
-    )
+    row_count = session.execute(f"select count(*) from {target} where {predicate}", window).scalar_one()
+    preview = session.execute(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}", window)
     columns = list(preview.keys())
     return {
         "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "preview": dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in preview])),
+        "preview": dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in preview.all()])),
     }
 
 
-def column_schema(connection: Connection, model: Model) -> dg.TableSchema:
+def column_schema(engine: Engine, session: Session, model: Model) -> dg.TableSchema:
     """The relation's columns and types as the warehouse reports them, with descriptions."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(
-                name=column.name,
-                type=column.data_type.lower(),
-                description=model.columns.get(column.name),
-            )
-            for column in table_columns(connection, model.schema, model.name)
+            dg.TableColumn(name=column.name, type=column.data_type.lower(), description=model.columns.get(column.name))
+            for column in engine.table_columns(session, model.schema, model.name)
         ]
     )

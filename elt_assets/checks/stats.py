@@ -11,12 +11,11 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from elt_assets.engines.base import Session
 
-from elt_assets.check_kinds import SAMPLE_ROWS, Outcome, Target
-from elt_assets.distributions import chi_square_sf
-from elt_assets.metadata import markdown_table
+from elt_assets.checks.kinds import SAMPLE_ROWS, Outcome, Target
+from elt_assets.readout.distributions import chi_square_sf
+from elt_assets.models.metadata import markdown_table
 from elt_assets.partitions import as_date, days_in
 
 
@@ -24,7 +23,7 @@ def _window_days(target: Target) -> list[date]:
     return days_in(target.params["window_start"], target.params["window_end"])
 
 
-def _row_count_band(connection: Connection, args: Mapping[str, Any], target: Target) -> Outcome:
+def _row_count_band(session: Session, args: Mapping[str, Any], target: Target) -> Outcome:
     """Each day's row count against the average of the trailing days that have rows."""
     column, lookback = args["day_column"], int(args["lookback_days"])
     params = {
@@ -36,7 +35,7 @@ def _row_count_band(connection: Connection, args: Mapping[str, Any], target: Tar
         f"where {column} >= :history_start and {column} < :window_end\n"
         f"group by cast({column} as date)"
     )
-    counts = {as_date(day): int(rows) for day, rows in connection.execute(sa.text(sql), params)}
+    counts = {as_date(day): int(rows) for day, rows in session.execute(sql, params)}
     failures, checked = [], []
     for day in _window_days(target):
         history = [counts[past] for past in days_in(day - timedelta(days=lookback), day) if counts.get(past)]
@@ -59,7 +58,7 @@ def _row_count_band(connection: Connection, args: Mapping[str, Any], target: Tar
     )
 
 
-def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Target) -> Outcome:
+def _sample_ratio(session: Session, args: Mapping[str, Any], target: Target) -> Outcome:
     """Chi-square goodness of fit of each day's distinct keys per variant to the planned split."""
     column, key, day_column = args["column"], args["key"], args["day_column"]
     split: dict[str, float] = args["expected"]
@@ -72,7 +71,7 @@ def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Targe
     )
     params = {**target.params, **params}
     observed: dict[date, dict[str, int]] = {}
-    for day, variant, keys in connection.execute(sa.text(sql), params):
+    for day, variant, keys in session.execute(sql, params):
         observed.setdefault(as_date(day), {})[variant] = int(keys)
     total_weight = sum(split.values())
     failures, tested, p_values = [], [], []
@@ -103,7 +102,7 @@ def _sample_ratio(connection: Connection, args: Mapping[str, Any], target: Targe
     )
 
 
-EVALUATORS: dict[str, Callable[[Connection, Mapping[str, Any], Target], Outcome]] = {
+EVALUATORS: dict[str, Callable[[Session, Mapping[str, Any], Target], Outcome]] = {
     "row_count_band": _row_count_band,
     "sample_ratio": _sample_ratio,
 }

@@ -3,8 +3,9 @@
 Each layer folder (`sql/<schema>/`) holds one `.sql` file per model, named like the table
 it builds, and a `_models.yml` with the settings dbt users know from `dbt_project.yml`
 and schema files: materialization, the column that partitions the table, descriptions.
-Auxiliary queries a model reports on (e.g. how many rows it dropped) live beside it as
-`<model>.<metric>.sql`.
+Beside a model's file live its other queries, named `<model>.<name>.sql`: `metrics:` are
+counts each day's materialization reports (e.g. how many rows it left out), `queries:` are
+statements the model's own code runs (the readout's sums and its tables' DDL).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import jinja2
 import yaml
 
 from elt_assets.settings import SQL_DIR
-from elt_assets.warehouse import qualified, validate_identifier
+from elt_assets.engines.base import qualified, validate_identifier
 
 LAYERS = ("raw_data", "staging", "core", "analytics")
-MATERIALIZATIONS = ("landing", "view", "ephemeral", "table", "incremental", "snapshot")
+# "python": the rows are computed by the model's code in elt_assets (the A/B-test readout),
+# from the model's SQL and its named queries.
+MATERIALIZATIONS = ("landing", "view", "ephemeral", "table", "incremental", "snapshot", "python")
 # Layer defaults follow the lecture: staging as views, core and analytics as tables.
 LAYER_DEFAULTS = {
     "raw_data": "landing",
@@ -44,10 +47,11 @@ class Model:
     partition_column: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
     unique_key: str | None = None
     owners: tuple[str, ...] = ()
     # Data tests as written in the schema file, one mapping per test: {"kind": ..., args}.
-    # Column-level tests carry their column; elt_assets.checks turns them into checks.
+    # Column-level tests carry their column; elt_assets.checks.data_tests turns them into checks.
     tests: tuple[dict, ...] = ()
     # For landing models: where the files come from (path pattern, formats).
     source: dict = field(default_factory=dict)
@@ -63,9 +67,11 @@ class Model:
     def metric_path(self, metric: str) -> Path:
         return SQL_DIR / self.schema / f"{self.name}.{metric}.sql"
 
+    query_path = metric_path  # metrics and queries share the `<model>.<name>.sql` naming
+
     @property
     def writes_rows(self) -> bool:
-        return self.materialization in ("landing", "table", "incremental", "snapshot")
+        return self.materialization in ("landing", "table", "incremental", "snapshot", "python")
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class Registry:
 
     def render_metric(self, model: Model, metric: str) -> RenderedSql:
         return self._render(model, path=model.metric_path(metric))
+
+    def render_query(self, model: Model, name: str) -> RenderedSql:
+        return self._render(model, path=model.query_path(name))
 
     def upstream(self, model: Model) -> list[Model]:
         """The models and sources this model reads directly, as written in its SQL."""
@@ -195,6 +204,7 @@ def load_registry(sql_dir: Path = SQL_DIR) -> Registry:
                     for column, value in columns.items()
                 },
                 metrics=tuple(settings.get("metrics") or ()),
+                queries=tuple(settings.get("queries") or ()),
                 unique_key=settings.get("unique_key"),
                 owners=tuple(settings.get("owners") or defaults.get("owners") or ()),
                 tests=_tests(settings.get("tests"), None, spec_path, name)
@@ -245,10 +255,10 @@ def _check_model(model: Model, spec_path: Path) -> None:
         raise ValueError(f"{where}: a snapshot model needs a unique_key")
     if not model.sql_path.exists():
         raise ValueError(f"{where}: missing SQL file {model.sql_path}")
-    for metric in model.metrics:
-        validate_identifier(metric)
-        if not model.metric_path(metric).exists():
-            raise ValueError(f"{where}: missing metric file {model.metric_path(metric)}")
+    for name in (*model.metrics, *model.queries):
+        validate_identifier(name)
+        if not model.query_path(name).exists():
+            raise ValueError(f"{where}: missing query file {model.query_path(name)}")
 
 
 @cache

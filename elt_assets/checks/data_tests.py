@@ -22,10 +22,11 @@ from functools import cache
 from typing import Any
 
 import dagster as dg
-from sqlalchemy.engine import Connection
 
-from elt_assets import check_stats
-from elt_assets.check_kinds import (
+from elt_assets.engines.base import Engine, Session, validate_identifier, window_filter
+
+from elt_assets.checks import stats as check_stats
+from elt_assets.checks.kinds import (
     DEFAULT_ARGS,
     KINDS,
     REQUIRED_ARGS,
@@ -34,12 +35,11 @@ from elt_assets.check_kinds import (
     describe,
     evaluate_rows,
 )
-from elt_assets.compile_sql import render_literals
-from elt_assets.metadata import markdown_table, window_filter, window_text
-from elt_assets.models import Model, Registry, registry
+from elt_assets.models.metadata import markdown_table, window_text
+from elt_assets.models.sql_text import render_literals
+from elt_assets.models.registry import Model, Registry, registry
 from elt_assets.partitions import window_days
 from elt_assets.resources import WarehouseResource
-from elt_assets.warehouse import Warehouse, validate_identifier
 
 SEVERITIES = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 SCOPES = ("window", "table")
@@ -186,7 +186,7 @@ def _columns(args: Mapping[str, Any], names: tuple[str, ...] = _COLUMN_ARGS) -> 
 # ------------------------------------------------------------------ evaluating
 
 
-def evaluate_test(connection: Connection, test: DataTest, first_day: date, end_day: date) -> dg.AssetCheckResult:
+def evaluate_test(session: Session, test: DataTest, first_day: date, end_day: date) -> dg.AssetCheckResult:
     """Run one test on the window [first_day, end_day) (or the whole table) and report it."""
     whole_table = test.scope == "table" or not test.model.partition_column
     target = Target(
@@ -195,14 +195,14 @@ def evaluate_test(connection: Connection, test: DataTest, first_day: date, end_d
         params={"window_start": first_day, "window_end": end_day},
     )
     if test.kind in check_stats.EVALUATORS:
-        outcome = check_stats.EVALUATORS[test.kind](connection, test.args, target)
+        outcome = check_stats.EVALUATORS[test.kind](session, test.args, target)
     else:
-        outcome = evaluate_rows(connection, test.kind, test.args, target)
+        outcome = evaluate_rows(session, test.kind, test.args, target)
     return _result(test, outcome, "whole table" if whole_table else window_text(first_day, end_day))
 
 
 def evaluate_model_tests(
-    warehouse: Warehouse,
+    engine: Engine,
     model: Model,
     first_day: date,
     end_day: date,
@@ -218,9 +218,9 @@ def evaluate_model_tests(
     ]
     if not tests:
         return []
-    # One connection for all of them: opening a DuckDB file costs more than most tests.
-    with warehouse.transaction() as connection:
-        return [evaluate_test(connection, test, first_day, end_day) for test in tests]
+    # One session for all of them: opening a DuckDB file costs more than most tests.
+    with engine.transaction() as session:
+        return [evaluate_test(session, test, first_day, end_day) for test in tests]
 
 
 def in_step_check_specs(model: Model) -> list[dg.AssetCheckSpec]:
@@ -283,7 +283,7 @@ def _standalone_check(test: DataTest) -> dg.AssetChecksDefinition:
             # Launched on its own, outside a partitioned run: test every row there is.
             this = dataclasses.replace(test, scope="table")
             first_day, end_day = date.min, date.max
-        with warehouse.warehouse().transaction() as connection:
-            return evaluate_test(connection, this, first_day, end_day)
+        with warehouse.engine().transaction() as session:
+            return evaluate_test(session, this, first_day, end_day)
 
     return _check

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from elt_assets.chart import rate_chart_svg, svg_markdown_image
-from elt_assets.distributions import (
+from elt_assets.readout.chart import rate_chart_svg, svg_markdown_image
+from elt_assets.readout.distributions import (
     chi_square_sf,
     normal_quantile,
     normal_two_sided_p,

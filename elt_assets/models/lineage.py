@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from elt_assets.models import Model, Registry, registry
-from elt_assets.settings import PROJECT_ROOT, SQL_DIR
+from elt_assets.models.registry import Model, Registry, registry
+from elt_assets.settings import SQL_DIR, cache_dir
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -86,7 +86,7 @@ def column_dependencies(model: Model, models: Registry | None = None) -> dict[st
 @cache
 def column_lineage(model_name: str) -> dg.TableColumnLineage | None:
     """The model's column lineage for its asset's `dagster/column_lineage` metadata."""
-    if registry()[model_name].materialization == "landing":
+    if registry()[model_name].materialization in ("landing", "python"):
         return None
     deps = all_column_dependencies()[model_name]
     return dg.TableColumnLineage(
@@ -117,7 +117,7 @@ def all_column_dependencies() -> dict[str, dict[str, list[tuple[str, str, str]]]
     found = {
         name: column_dependencies(model, models)
         for name, model in models.models.items()
-        if model.materialization != "landing"
+        if model.materialization not in ("landing", "python")
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,5 +135,5 @@ def _cache_path() -> Path:
     for file in sorted(SQL_DIR.rglob("*")):
         if file.suffix in (".sql", ".yml", ".yaml"):
             digest.update(str(file.relative_to(SQL_DIR)).encode() + b"\0" + file.read_bytes() + b"\0")
-    folder = Path(os.environ.get("ELT_CACHE_DIR") or PROJECT_ROOT / ".elt_cache")
+    folder = cache_dir()
     return folder / f"lineage-{digest.hexdigest()[:16]}.json"

@@ -12,28 +12,14 @@ Two views, one setting (`ELT_FRESHNESS_LAG_HOURS`, default 36):
   raw asset in every run that builds it, and from the UI on demand.
 """
 
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from elt_assets.models import registry
+from elt_assets.models.registry import registry
+from elt_assets.settings import FRESHNESS_LAG_ENV, freshness_lag
 
-FRESHNESS_LAG_ENV = "ELT_FRESHNESS_LAG_HOURS"
-DEFAULT_LAG_HOURS = 36.0
 CHECK_NAME = "newest_partition_fresh"
-
-
-def freshness_lag() -> timedelta:
-    """How old the newest day's end may be before a warning: ELT_FRESHNESS_LAG_HOURS."""
-    value = os.environ.get(FRESHNESS_LAG_ENV, "").strip()
-    try:
-        hours = float(value) if value else DEFAULT_LAG_HOURS
-    except ValueError as error:
-        raise ValueError(f"{FRESHNESS_LAG_ENV}={value!r} is not a number of hours") from error
-    if hours <= 0:
-        raise ValueError(f"{FRESHNESS_LAG_ENV} must be positive, not {value!r}")
-    return timedelta(hours=hours)
 
 
 def raw_freshness_policy() -> dg.FreshnessPolicy:
@@ -92,7 +78,7 @@ def build_freshness_checks() -> list[dg.AssetChecksDefinition]:
             asset=dg.AssetKey([model.schema, model.name]),
             description=(
                 f"The newest materialized day ended at most {FRESHNESS_LAG_ENV} hours ago "
-                f"(default {DEFAULT_LAG_HOURS:g}) (warn)"
+                "(default 36) (warn). Warns: late files delay the tables, they do not make them wrong."
             ),
             metadata={"kind": "freshness", "severity": "warn"},
         )

@@ -1,0 +1,1 @@
+"""Data tests from the schema files as asset checks, and the raw tables' freshness."""

@@ -1,0 +1,118 @@
+"""Running a model for a window of days: build its plan, execute it, report what was written.
+
+The plan (elt_assets.models.plan) and this run share one unit of work: a failure anywhere
+rolls the window back to its previous rows, on engines with transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from elt_assets.engines.base import Engine, Session, WarehouseError, first_line, window_filter
+from elt_assets.landing import raw_load
+from elt_assets.landing.zone import LandingZone, as_landing_zone
+from elt_assets.models.metadata import day_metadata, relation_metadata
+from elt_assets.models.plan import check_window, plan_model
+from elt_assets.models.registry import Model, Registry
+from elt_assets.partitions import days_in
+
+
+@dataclass
+class ModelRun:
+    """The outcome of one model over one window."""
+
+    model: Model
+    first_day: date
+    end_day: date
+    # What holds for the whole window, and what each day of it reports on its own page.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    by_day: dict[date, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def row_count(self) -> int:
+        value = self.metadata.get("window_row_count") or self.metadata.get("dagster/row_count")
+        return int(value.value) if value is not None else 0
+
+
+def run_model(
+    engine: Engine,
+    registry: Registry,
+    model: Model,
+    first_day: date,
+    end_day: date,
+    landing_root: str | LandingZone | None = None,
+) -> ModelRun:
+    """Build the model's rows for [first_day, end_day) and report what was written."""
+    check_window(model, first_day, end_day)
+    files = None
+    if model.materialization == "landing":
+        if landing_root is None:
+            raise ValueError(f"{model.qualified_name}: a landing model needs the landing root")
+        files = raw_load.files_for_window(landing_root, model.name, first_day, end_day)
+        # Engines read local files: files on S3 are read from local copies.
+        files = as_landing_zone(landing_root).localize(files)
+    try:
+        with engine.transaction() as session:
+            plan = plan_model(engine, session, registry, model, first_day, end_day, files)
+            loaded = plan.execute(engine, session)
+            return _report(engine, session, registry, plan, files, loaded)
+    except sa.exc.DBAPIError as error:
+        # The transaction was rolled back: the window still holds its previous rows.
+        raise WarehouseError(
+            f"{model.qualified_name} for [{first_day}, {end_day}) failed in the warehouse "
+            f"{engine.display_url}: {first_line(error)}; the partition's previous rows are unchanged"
+        ) from error
+
+
+def _report(engine: Engine, session: Session, registry: Registry, plan, files, loaded: int) -> ModelRun:
+    model, first_day, end_day = plan.model, plan.first_day, plan.end_day
+    run = ModelRun(model, first_day, end_day)
+    if model.materialization == "ephemeral":
+        sql = registry.render(model).text
+        run.metadata = _ephemeral_metadata(session, model, sql, first_day, end_day)
+        return run
+    sql = model.sql_path.read_text(encoding="utf-8") if model.materialization == "landing" else registry.render(model).text
+    if model.writes_rows and model.materialization != "landing":
+        run.metadata["recreated"] = dg.MetadataValue.bool(plan.creates_table)
+    run.metadata.update(relation_metadata(engine, session, model, first_day, end_day, sql))
+    run.by_day = _days_metadata(session, registry, model, first_day, end_day)
+    if files is not None:
+        run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
+        run.metadata["landed_rows"] = dg.MetadataValue.int(loaded)
+        run.metadata["landing_file_list"] = dg.MetadataValue.md(
+            "\n".join(f"- `{landing_file.path}` ({landing_file.size} bytes)" for landing_file in files) or "(none)"
+        )
+    return run
+
+
+def _days_metadata(
+    session: Session, registry: Registry, model: Model, first_day: date, end_day: date
+) -> dict[date, dict[str, Any]]:
+    """Each day's row count, preview and the model's metrics (e.g. rows it left out)."""
+    metrics = {metric: registry.render_metric(model, metric).text for metric in model.metrics}
+    by_day = {}
+    for day in days_in(first_day, end_day):
+        values = day_metadata(session, model, day)
+        day_window = {"window_start": day, "window_end": day + timedelta(days=1)}
+        for metric, rendered in metrics.items():
+            values[metric] = dg.MetadataValue.int(int(session.execute(rendered, day_window).scalar_one()))
+        by_day[day] = values
+    return by_day
+
+
+def _ephemeral_metadata(session: Session, model: Model, sql: str, first_day: date, end_day: date) -> dict[str, Any]:
+    predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
+    rows = session.execute(
+        f"select count(*) from (\n{sql}\n) as model_rows where {predicate}",
+        {"window_start": first_day, "window_end": end_day},
+    ).scalar_one()
+    return {
+        "window_row_count": dg.MetadataValue.int(int(rows)),
+        "materialization": dg.MetadataValue.text("ephemeral"),
+        "sql": dg.MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
+    }

@@ -1,0 +1,1 @@
+"""The A/B-test readout's statistics, their distributions and its chart."""
