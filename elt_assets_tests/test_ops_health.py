@@ -127,7 +127,7 @@ def test_health_with_a_running_then_stopped_daemon(daemon_home, analytics_url, c
     code, lines = _health(capsys, "--now", FRESH)
     assert code == 1
     assert [name for name, line in lines.items() if line.startswith("FAIL")] == ["warehouse", "freshness"]
-    assert f"warehouse file {missing} does not exist" in lines["warehouse"]
+    assert f"warehouse duckdb:///{missing} does not exist" in lines["warehouse"]
     assert not missing.exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         failed = health_check_job.execute_in_process(

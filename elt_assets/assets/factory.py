@@ -8,7 +8,7 @@ from elt_assets import settings
 from elt_assets.assets.landing import landing_key, raw_column_lineage
 from elt_assets.checks.data_tests import evaluate_model_tests, in_step_check_specs
 from elt_assets.checks.freshness import raw_freshness_policy
-from elt_assets.engines import WarehouseError, engine_name
+from elt_assets.engines import WarehouseError, engine_class
 from elt_assets.models.lineage import column_lineage
 from elt_assets.models.run import run_model
 from elt_assets.models.registry import Model, registry
@@ -26,12 +26,11 @@ KIND_BY_MATERIALIZATION = {
 
 
 def warehouse_kind() -> str:
-    """The configured engine's name, for the assets' kinds (the UI shows its icon)."""
+    """The configured engine's kind, for the assets' kinds (the UI shows its icon)."""
     try:
-        name = engine_name(settings.warehouse_url_setting() or settings.default_warehouse_url())
+        return engine_class(settings.warehouse_url_setting() or settings.default_warehouse_url()).kind
     except WarehouseError:
         return "sql"
-    return {"postgresql": "postgres"}.get(name, name)  # the kind Dagster shows an icon for
 
 
 def build_model_asset(model: Model) -> dg.AssetsDefinition:

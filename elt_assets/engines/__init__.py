@@ -24,7 +24,12 @@ def engine_name(url: str) -> str:
     return scheme
 
 
+def engine_class(url: str) -> type[Engine]:
+    """The Engine subclass a URL selects (its module is imported only now)."""
+    module_name, class_name = ENGINES[engine_name(url)].split(":")
+    return getattr(import_module(module_name), class_name)
+
+
 def engine_for_url(url: str, lock_timeout_seconds: float = 600.0) -> Engine:
     """The engine for a warehouse URL (imported only when chosen)."""
-    module_name, class_name = ENGINES[engine_name(url)].split(":")
-    return getattr(import_module(module_name), class_name)(url, lock_timeout_seconds)
+    return engine_class(url)(url, lock_timeout_seconds)

@@ -119,9 +119,11 @@ class LoadFiles:
 
 
 class Engine(ABC):
-    """One kind of warehouse. Subclasses set `name` and `load_description`."""
+    """One kind of warehouse. Subclasses set `name`, `kind` and `load_description`."""
 
     name: str
+    # The asset kind the UI shows for tables of this engine (Dagster has icons for these).
+    kind: str
     load_description: str
     # Whether a plan runs as one transaction (its writes all or nothing).
     transactional: bool = True
@@ -144,6 +146,10 @@ class Engine(ABC):
 
     def dispose(self) -> None:
         """Release pooled resources."""
+
+    def exists(self) -> bool:
+        """Whether the warehouse is there, found without creating it (a server: always)."""
+        return True
 
     # ---------------------------------------------------------------- the catalog
 

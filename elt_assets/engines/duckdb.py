@@ -22,6 +22,7 @@ class DuckDBEngine(SqlEngine):
     other days by its per-row-group min/max, so tables need no index and no ANALYZE."""
 
     name = "duckdb"
+    kind = "duckdb"
     load_description = "read the files with DuckDB's CSV and Parquet readers straight into the raw table"
 
     @property
@@ -29,6 +30,9 @@ class DuckDBEngine(SqlEngine):
         """The database file, or None for an in-memory database."""
         database = sa.make_url(self.url).database
         return None if database in (None, "", ":memory:") else database
+
+    def exists(self) -> bool:
+        return self.path is None or Path(self.path).exists()
 
     def connect_args(self) -> dict[str, Any]:
         if self.path:

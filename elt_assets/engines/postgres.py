@@ -18,6 +18,7 @@ class PostgresEngine(SqlEngine):
     parameters (psycopg 3's default)."""
 
     name = "postgresql"
+    kind = "postgres"
     load_description = (
         "read and check the files in an in-memory DuckDB, then delete the window and COPY the rows "
         "FROM STDIN, in one transaction"

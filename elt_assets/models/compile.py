@@ -3,15 +3,12 @@
 Like `dbt compile`, with the window's bind parameters written as literals so the text runs
 unchanged in the warehouse. The plan is the one a run executes (elt_assets.models.plan),
 built against the warehouse's catalog in a transaction that is rolled back: compiling
-writes nothing. A DuckDB file that does not exist yet is not created: the plans are built
-against an empty in-memory catalog instead.
+writes nothing.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-
 from elt_assets.engines import engine_for_url
 from elt_assets.engines.duckdb import DuckDBEngine
 from elt_assets.landing import raw_load
@@ -55,9 +52,9 @@ def compile_models(
 ) -> list[tuple[Model, str]]:
     """Each selected model's plan as a script, in build order, against the warehouse's catalog."""
     engine = engine_for_url(warehouse_url)
-    catalog = engine
-    if isinstance(engine, DuckDBEngine) and engine.path and not Path(engine.path).exists():
-        catalog = DuckDBEngine("duckdb:///:memory:")
+    # A warehouse that is not there yet (a DuckDB file not created) has an empty catalog:
+    # plan against an empty in-memory one rather than create it.
+    catalog = engine if engine.exists() else DuckDBEngine("duckdb:///:memory:")
     compiled = []
     try:
         with catalog.transaction(read_only=True) as session:

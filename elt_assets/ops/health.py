@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 # Private: no public API finds a module's Definitions the way code servers do (the CLI
@@ -24,7 +23,6 @@ from elt_assets.checks.freshness import partition_age
 from elt_assets.resources import WarehouseResource
 from elt_assets import settings
 from elt_assets.engines.base import Engine, first_line
-from elt_assets.engines.duckdb import DuckDBEngine
 
 # MONITORING fails runs stuck past `run_monitoring:` limits, e.g. runs whose process died.
 MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR", "MONITORING")
@@ -142,8 +140,8 @@ def check_freshness(warehouse: Engine, now: datetime, lag_hours: float) -> Check
 
 def _require_duckdb_file(warehouse: Engine) -> None:
     # Connecting would create an empty DuckDB file and hide that the warehouse is gone.
-    if isinstance(warehouse, DuckDBEngine) and warehouse.path and not Path(warehouse.path).exists():
-        raise FileNotFoundError(f"warehouse file {warehouse.path} does not exist")
+    if not warehouse.exists():
+        raise FileNotFoundError(f"warehouse {warehouse.display_url} does not exist")
 
 
 def _guarded(name: str, check) -> CheckResult:
