@@ -37,6 +37,25 @@ ANALYTICS = "analytics.analytics_variant_user_daily"
 
 RawRows = Mapping[str, Iterable[Sequence]]
 
+# The lecture's first query: the summary straight over the raw tables, with inner joins.
+LECTURE_RAW_SELECT = """
+SELECT
+  variant_id,
+  ue.user_id,
+  datestamp,
+  age,
+  gender,
+  COUNT(DISTINCT item_id) num_of_items,
+  COUNT(DISTINCT CASE WHEN clicked THEN item_id END) num_of_clicks,
+  SUM(purchased) num_of_purchases,
+  SUM(paidamount) revenue
+FROM raw_data.user_event ue
+JOIN raw_data.user_variant uv ON ue.user_id = uv.user_id
+JOIN raw_data.user_metadata um ON uv.user_id = um.user_id
+GROUP by 1, 2, 3, 4, 5
+"""
+
+
 
 def lecture_script(dialect: str) -> str:
     text = LECTURE_MODELS.read_text(encoding="utf-8")

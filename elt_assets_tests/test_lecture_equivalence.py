@@ -17,30 +17,13 @@ import pytest
 from elt_assets.landing.generator import generate_landing
 from elt_assets.models.registry import registry
 from elt_assets_tests.lecture import (
+    LECTURE_RAW_SELECT,
     RAW_COLUMNS,
     column_types,
     lecture_analytics_duckdb,
     lecture_analytics_postgres,
 )
 from elt_assets_tests.support import _normalized, _sort_key, rows, run_elt
-
-# The lecture's first query: the summary straight over the raw tables, with inner joins.
-LECTURE_RAW_SELECT = """
-SELECT
-  variant_id,
-  ue.user_id,
-  datestamp,
-  age,
-  gender,
-  COUNT(DISTINCT item_id) num_of_items,
-  COUNT(DISTINCT CASE WHEN clicked THEN item_id END) num_of_clicks,
-  SUM(purchased) num_of_purchases,
-  SUM(paidamount) revenue
-FROM raw_data.user_event ue
-JOIN raw_data.user_variant uv ON ue.user_id = uv.user_id
-JOIN raw_data.user_metadata um ON uv.user_id = um.user_id
-GROUP by 1, 2, 3, 4, 5
-"""
 
 
 def landed_rows(landing) -> dict[str, list[tuple]]:

@@ -18,10 +18,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from elt_assets.settings import PROJECT_ROOT
-from elt_assets_tests.lecture import column_types, lecture_analytics_duckdb, lecture_analytics_postgres
+from elt_assets_tests.lecture import (
+    LECTURE_RAW_SELECT,
+    RAW_COLUMNS,
+    column_types,
+    lecture_analytics_duckdb,
+    lecture_analytics_postgres,
+)
 from elt_assets_tests.support import elt_definitions, failure_message, rows
 from elt_assets_tests.test_sensors import LocalLanding, execute, tick
 
@@ -219,26 +226,10 @@ def test_the_lecture_raw_select_agrees_on_assigned_users_with_attributes(impress
         for row in rows(duckdb_url, "analytics.analytics_variant_user_daily")
         if row[0] is not None and row[1] not in WITHOUT_METADATA
     ]
-    import duckdb
-
     connection = duckdb.connect()
-    connection.execute("create table user_event (user_id integer, datestamp timestamp, item_id integer, clicked integer, purchased integer, paidamount integer)")
-    connection.execute("create table user_variant (user_id integer, variant_id varchar)")
-    connection.execute("create table user_metadata (user_id integer, age varchar, gender varchar, updated_at timestamp)")
-    for table in ("user_event", "user_variant", "user_metadata"):
-        marks = ", ".join("?" for _ in raw[table][0])
-        connection.executemany(f"insert into {table} values ({marks})", raw[table])
-    lecture_rows = connection.execute(
-        """
-        SELECT variant_id, ue.user_id, datestamp, age, gender,
-          COUNT(DISTINCT item_id) num_of_items,
-          COUNT(DISTINCT CASE WHEN clicked THEN item_id END) num_of_clicks,
-          SUM(purchased) num_of_purchases, SUM(paidamount) revenue
-        FROM user_event ue
-        JOIN user_variant uv ON ue.user_id = uv.user_id
-        JOIN user_metadata um ON uv.user_id = um.user_id
-        WHERE datestamp IS NOT NULL
-        GROUP by 1, 2, 3, 4, 5
-        """
-    ).fetchall()
+    connection.execute("create schema raw_data")
+    for table, columns in RAW_COLUMNS.items():
+        connection.execute(f"create table raw_data.{table} ({', '.join(f'{n} {t}' for n, t in columns)})")
+        connection.executemany(f"insert into raw_data.{table} values ({', '.join('?' for _ in columns)})", raw[table])
+    lecture_rows = connection.execute(f"select * from ({LECTURE_RAW_SELECT}) where datestamp is not null").fetchall()
     assert ours == sorted_rows(lecture_rows)
