@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from elt_assets.assets.factory import warehouse_kind
 from elt_assets.engines.base import Session, window_filter
 from elt_assets.models.metadata import day_metadata, markdown_table, relation_metadata
 from elt_assets.models.registry import Model, Registry, registry
@@ -35,7 +36,7 @@ CHART_DAYS = 60
     description=READOUT.description,
     group_name="analytics",
     owners=list(READOUT.owners),
-    kinds={"python", "sql", "table"},
+    kinds={"python", warehouse_kind(), "table"},
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     tags={"materialization": READOUT.materialization},
