@@ -1,0 +1,537 @@
+"""Spark over Spark Connect (`sc://host:port`): parquet tables partitioned by the model's
+partition column in a Hive catalog. A PROTOTYPE (see /work/notes/spark-engine.md).
+
+What differs from the SQL engines:
+- no transactions: a plan's statements run one by one, each visible at once;
+- no UPDATE/DELETE on parquet: a window is replaced with a dynamic INSERT OVERWRITE of its
+  partitions, and the window's days the model no longer has rows for are dropped;
+  a snapshot's valid_to/is_current are recomputed by overwriting the partitions that
+  hold a touched key's versions;
+- Spark moves partition columns to the end of a table: the order of the model's query
+  is kept as the table property `elt.columns`, and `table_columns` reports that order;
+- landing files are read and checked by an in-memory DuckDB (the same checks as the
+  other engines), written to a temporary parquet file that Spark reads. The server must
+  see that file: it runs on this machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from elt_assets.engines.base import (
+    Column,
+    Engine,
+    Statement,
+    WarehouseError,
+    first_line,
+    qualified,
+    validate_identifier,
+    window_filter,
+)
+
+COLUMN_ORDER_PROPERTY = "elt.columns"
+WINDOW_VIEW = "_window_rows"
+
+# Spark's type names as the landing checks (raw_load) know them.
+_LANDING_TYPES = {
+    "INT": "INTEGER",
+    "STRING": "VARCHAR",
+    "SMALLINT": "SMALLINT",
+    "BIGINT": "BIGINT",
+}
+_VARCHAR = re.compile(r"^(?:VARCHAR|CHAR)\((\d+)\)$")
+
+
+# ---------------------------------------------------------------- the session
+
+
+class SparkResult:
+    """A DataFrame read like a SQLAlchemy result; collected at the first read."""
+
+    def __init__(self, frame):
+        self._frame = frame
+        self._rows: list[Any] | None = None
+
+    def _all_rows(self) -> list[Any]:
+        if self._rows is None:
+            self._rows = list(self._frame.collect())
+        return self._rows
+
+    def all(self) -> list[Any]:
+        return list(self._all_rows())
+
+    def __iter__(self):
+        return iter(self._all_rows())
+
+    def first(self) -> Any:
+        rows = self._all_rows()
+        return rows[0] if rows else None
+
+    def one(self) -> Any:
+        rows = self._all_rows()
+        if len(rows) != 1:
+            raise WarehouseError(f"expected one row, got {len(rows)}")
+        return rows[0]
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def keys(self) -> list[str]:
+        return list(self._frame.columns)
+
+
+class SparkSession_:
+    """What a plan step talks to Spark through: `:name` markers bound by Spark itself."""
+
+    def __init__(self, engine: SparkEngine, spark):
+        self.engine = engine
+        self.spark = spark
+
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        native: bool = False,
+    ) -> SparkResult:
+        """Run the project's SQL (translated), or with native=True Spark SQL as it is."""
+        text = sql if native else self.engine.dialect_sql(sql)
+        if isinstance(params, Sequence) and not isinstance(params, Mapping):
+            result = SparkResult(self.spark.createDataFrame([], "n int"))
+            for one in params:
+                result = self._run(text, one)
+            return result
+        return self._run(text, params)
+
+    def _run(self, text: str, params: Mapping[str, Any] | None) -> SparkResult:
+        args = (
+            {name: _spark_value(value) for name, value in params.items()}
+            if params
+            else None
+        )
+        return SparkResult(
+            self.spark.sql(text, args=args) if args else self.spark.sql(text)
+        )
+
+
+def _spark_value(value: Any) -> Any:
+    return value
+
+
+class SparkStatement(Statement):
+    """A statement written in Spark SQL already: run and printed without translation."""
+
+    def run(self, engine: Engine, session) -> None:
+        session.execute(
+            self.text, dict(self.params) if self.params else None, native=True
+        )
+
+    def script(self, engine: Engine) -> str:
+        from elt_assets.models.sql_text import render_literals
+
+        return render_literals(self.text, dict(self.params or {}))
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class SparkEngine(Engine):
+    name = "spark"
+    kind = "spark"
+    transactional = False
+    load_description = (
+        "read and check the files in an in-memory DuckDB, write them to a temporary parquet file, "
+        "then INSERT OVERWRITE the window's partitions from it and drop the window's days without rows"
+    )
+
+    def __init__(self, url: str, lock_timeout_seconds: float = 600.0):
+        super().__init__(url, lock_timeout_seconds)
+        self._spark = None
+        self._lock = threading.Lock()
+
+    @property
+    def display_url(self) -> str:
+        # sc://host:port/;token=... : mask any parameter after the path.
+        return re.sub(r";(token|password)=[^;]*", r";\1=***", self.url)
+
+    @property
+    def spark(self):
+        with self._lock:
+            if self._spark is None:
+                logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+                from pyspark.sql import SparkSession
+
+                try:
+                    self._spark = SparkSession.builder.remote(self.url).getOrCreate()
+                except Exception as error:
+                    raise WarehouseError(
+                        f"cannot connect to the warehouse {self.display_url}: {first_line(error)}"
+                    ) from error
+            return self._spark
+
+    @contextmanager
+    def transaction(self, read_only: bool = False) -> Iterator[SparkSession_]:
+        # No transactions: every statement is visible when it returns. read_only is a
+        # promise of the caller (compile only reads the catalog).
+        yield SparkSession_(self, self.spark)
+
+    def dispose(self) -> None:
+        # The Connect session is kept for the process: creating one costs ~0.6 s, and
+        # temp views of a run live in it.
+        pass
+
+    # ---------------------------------------------------------------- the catalog
+
+    def table_columns(
+        self, session: SparkSession_, schema: str, table: str
+    ) -> list[Column]:
+        name = qualified(schema, table)
+        if not session.spark.catalog.tableExists(name):
+            return []
+        columns = []
+        for row in session.spark.sql(f"describe table {name}").collect():
+            if not row[0] or row[0].startswith("#"):
+                break
+            data_type = row[1].upper()
+            match = _VARCHAR.match(data_type)
+            columns.append(
+                Column(row[0], "VARCHAR", int(match.group(1)))
+                if match
+                else Column(row[0], data_type)
+            )
+        properties = dict(session.spark.sql(f"show tblproperties {name}").collect())
+        order = properties.get(COLUMN_ORDER_PROPERTY)
+        if order:
+            position = {column: index for index, column in enumerate(order.split(","))}
+            columns.sort(key=lambda column: position.get(column.name, len(position)))
+        return columns
+
+    def query_columns(
+        self, session: SparkSession_, sql: str, params: Mapping[str, Any]
+    ) -> list[str]:
+        # The schema is resolved by the analyzer; nothing runs over the data.
+        return list(session.execute(sql, params).keys())
+
+    # ---------------------------------------------------------------- a plan's pieces
+
+    def dialect_sql(self, text: str) -> str:
+        return _spark_sql(text)
+
+    def create_schema(self, schema: str) -> list[Statement]:
+        return [
+            SparkStatement(
+                f"create database if not exists {validate_identifier(schema)}"
+            )
+        ]
+
+    def create_table(
+        self, model, sql: str, window: Mapping[str, date]
+    ) -> list[Statement]:
+        partition = validate_identifier(model.partition_column)
+        return [
+            SparkStatement(
+                f"create table {model.qualified_name} using parquet partitioned by ({partition}) as\n"
+                f"select * from (\n{self.dialect_sql(sql)}\n) as model_rows where 1 = 0",
+                window,
+            ),
+            RecordColumnOrder(model.qualified_name, sql, dict(window)),
+        ]
+
+    def drop_table(self, model) -> list[Statement]:
+        return [SparkStatement(f"drop table {model.qualified_name}")]
+
+    def replace_window(
+        self, model, sql: str, window: Mapping[str, date]
+    ) -> list[Statement]:
+        return [
+            SparkStatement(
+                f"cache table {WINDOW_VIEW} as select * from (\n{self.dialect_sql(sql)}\n) as model_rows",
+                window,
+            ),
+            OverwriteWindow(
+                model.qualified_name,
+                validate_identifier(model.partition_column),
+                WINDOW_VIEW,
+                dict(window),
+            ),
+            SparkStatement(f"uncache table if exists {WINDOW_VIEW}"),
+            SparkStatement(f"drop view if exists {WINDOW_VIEW}"),
+        ]
+
+    def touched_keys(self, model, window: Mapping[str, date]) -> list[Statement]:
+        # A real table, not a cached view: a cache is re-read after the overwrite.
+        key = validate_identifier(model.unique_key)
+        keys = _touched_table(model)
+        return [
+            SparkStatement(f"drop table if exists {keys}"),
+            SparkStatement(
+                f"create table {keys} using parquet as select distinct {key} from {model.qualified_name} "
+                f"where {window_filter(model.partition_column)}",
+                window,
+            ),
+        ]
+
+    def close_versions(self, model, window: Mapping[str, date]) -> list[Statement]:
+        """Overwrite every partition holding a version of a touched key, with valid_to and
+        is_current of the touched keys recomputed over their whole history (one statement:
+        dynamic INSERT OVERWRITE may read the table it writes)."""
+        target = model.qualified_name
+        key = validate_identifier(model.unique_key)
+        partition = validate_identifier(model.partition_column)
+        keys = _touched_table(model)
+        return [
+            SparkStatement(
+                f"insert into {keys} select distinct {key} from {target} where {window_filter(partition)}",
+                window,
+            ),
+            SparkStatement(
+                f"insert overwrite table {target} partition ({partition}) by name\n"
+                "with history as (\n"
+                f"    select {key}, valid_from,\n"
+                f"        lead(valid_from) over (partition by {key} order by valid_from) as next_valid_from\n"
+                f"    from {target}\n    where {key} in (select {key} from {keys})\n),\n"
+                "affected as (\n"
+                f"    select distinct {partition} from {target} where {key} in (select {key} from {keys})\n"
+                ")\n"
+                f"select\n    versions.* except (valid_to, is_current),\n"
+                f"    case when history.{key} is null then versions.valid_to else history.next_valid_from end as valid_to,\n"
+                f"    case when history.{key} is null then versions.is_current else history.next_valid_from is null end"
+                " as is_current\n"
+                f"from {target} as versions\n"
+                f"left join history\n    on history.{key} = versions.{key} and history.valid_from = versions.valid_from\n"
+                f"where versions.{partition} in (select {partition} from affected)"
+            ),
+            SparkStatement(f"drop table if exists {keys}"),
+        ]
+
+    # ---------------------------------------------------------------- raw loads
+
+    def load_landing_files(
+        self, session: SparkSession_, model, files, first_day: date, end_day: date
+    ) -> int:
+        from elt_assets.engines.duckdb import DuckDBEngine
+        from elt_assets.landing.raw_load import (
+            BOOKKEEPING_COLUMNS,
+            STAGE_TABLE,
+            landing_columns,
+            load_landing_files,
+        )
+
+        table_columns = self.table_columns(session, model.schema, model.name)
+        columns = landing_columns(
+            [
+                Column(
+                    c.name, _LANDING_TYPES.get(c.data_type, c.data_type), c.max_length
+                )
+                for c in table_columns
+            ]
+        )
+        spark_types = dict(
+            (row[0], row[1])
+            for row in session.spark.sql(
+                f"describe table {model.qualified_name}"
+            ).collect()
+            if row[0] and not row[0].startswith("#")
+        )
+        window = {"window_start": first_day, "window_end": end_day}
+        with DuckDBEngine("duckdb:///:memory:").transaction() as reader:
+            definitions = ", ".join(
+                f"{column.name} {column.cast_type}" for column in columns
+            )
+            reader.execute(
+                f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)"
+            )
+            loaded = load_landing_files(
+                reader, STAGE_TABLE, model.name, columns, files, first_day, end_day
+            )
+            with tempfile.TemporaryDirectory(prefix="elt-spark-load-") as folder:
+                export = Path(folder) / "rows.parquet"
+                literal = str(export).replace("'", "''")
+                reader.execute(f"copy {STAGE_TABLE} to '{literal}' (format parquet)")
+                names = [column.name for column in columns] + list(BOOKKEEPING_COLUMNS)
+                selected = ", ".join(
+                    f"cast({name} as {_spark_type(spark_types[name])}) as {name}"
+                    for name in names
+                )
+                # Glob characters in the path would be expanded by Spark: escape them.
+                spark_path = re.sub(r"([\[\]{}*?\\])", r"\\\1", str(export)).replace(
+                    "'", "\\'"
+                )
+                session.spark.sql(
+                    f"create or replace temp view _landing_rows using parquet options (path '{spark_path}')"
+                )
+                try:
+                    session.spark.sql(
+                        f"cache table _landing_window as select {selected} from _landing_rows"
+                    )
+                    OverwriteWindow(
+                        model.qualified_name,
+                        "partition_date",
+                        "_landing_window",
+                        window,
+                    ).run(self, session)
+                finally:
+                    session.spark.sql("uncache table if exists _landing_window")
+                    session.spark.sql("drop view if exists _landing_window")
+                    session.spark.sql("drop view if exists _landing_rows")
+        return loaded
+
+
+def _spark_type(described: str) -> str:
+    # varchar(n) is checked by Spark on write; cast to string and let the table check it.
+    return "string" if _VARCHAR.match(described.upper()) else described
+
+
+def _touched_table(model) -> str:
+    return qualified(model.schema, f"_touched_keys_{model.name}"[:63])
+
+
+# ---------------------------------------------------------------- custom steps
+
+
+class RecordColumnOrder(Statement):
+    """Keep the query's column order as a table property (Spark moves partition columns
+    last), so the plan's check of the model's columns against the table's compares like
+    with like."""
+
+    def __init__(self, target: str, sql: str, window: Mapping[str, Any]):
+        object.__setattr__(self, "text", target)
+        object.__setattr__(self, "params", {"sql": sql, **window})
+
+    def _columns(self, engine: Engine, session) -> list[str]:
+        params = dict(self.params)
+        sql = params.pop("sql")
+        return engine.query_columns(session, sql, params)
+
+    def run(self, engine: Engine, session) -> None:
+        columns = ",".join(self._columns(engine, session))
+        session.execute(
+            f"alter table {self.text} set tblproperties ('{COLUMN_ORDER_PROPERTY}' = '{columns}')",
+            native=True,
+        )
+
+    def script(self, engine: Engine) -> str:
+        return (
+            f"-- {engine.name}: record the model's column order (partition columns move last)\n"
+            f"alter table {self.text} set tblproperties ('{COLUMN_ORDER_PROPERTY}' = '<the query''s columns, comma-separated>')"
+        )
+
+
+class OverwriteWindow(Statement):
+    """INSERT OVERWRITE the partitions the staged rows have (dynamic mode: others stay),
+    then drop the window's partitions the staged rows no longer have (an overwrite with
+    no rows for a partition leaves it as it was). The staged view's partition values are
+    read before the overwrite: a cached view is re-read once its source changes."""
+
+    def __init__(
+        self, target: str, partition: str, source: str, window: Mapping[str, Any]
+    ):
+        object.__setattr__(self, "text", target)
+        object.__setattr__(
+            self, "params", {"partition": partition, "source": source, **window}
+        )
+
+    @property
+    def _overwrite_sql(self) -> str:
+        return (
+            f"insert overwrite table {self.text} partition ({self.params['partition']}) by name "
+            f"select * from {self.params['source']}"
+        )
+
+    def run(self, engine: Engine, session) -> None:
+        partition, source = self.params["partition"], self.params["source"]
+        window = {
+            "window_start": self.params["window_start"],
+            "window_end": self.params["window_end"],
+        }
+        kept = {
+            row[0]
+            for row in session.execute(
+                f"select distinct {partition} from {source}"
+            ).all()
+        }
+        existing = {
+            row[0]
+            for row in session.execute(
+                f"select distinct {partition} from {self.text} where {window_filter(partition)}",
+                window,
+            ).all()
+        }
+        if kept:
+            session.execute(self._overwrite_sql, native=True)
+        for value in sorted(existing - kept):
+            session.execute(
+                f"alter table {self.text} drop if exists partition ({partition} = {_literal(value)})",
+                native=True,
+            )
+
+    def script(self, engine: Engine) -> str:
+        partition = self.params["partition"]
+        return (
+            f"{self._overwrite_sql};\n"
+            f"-- {engine.name}: then drop each partition of the window [{self.params['window_start']}, "
+            f"{self.params['window_end']}) that {self.params['source']} has no rows for, found with\n"
+            f"--   select distinct {partition} from {self.params['source']} (read before the overwrite), e.g.\n"
+            f"-- alter table {self.text} drop if exists partition ({partition} = date '{self.params['window_start']}')"
+        )
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# ---------------------------------------------------------------- SQL text
+
+
+@lru_cache(maxsize=512)
+def _spark_sql(text: str) -> str:
+    """The project's PostgreSQL-flavoured SQL as Spark reads it; `:name` markers are kept.
+
+    A raw table's DDL (`create table if not exists raw_data.x (... partition_date date ...)`)
+    becomes a parquet table partitioned by partition_date.
+    """
+    try:
+        parsed = sqlglot.parse(text, read="postgres")
+    except sqlglot.errors.ParseError as error:
+        raise WarehouseError(
+            f"cannot translate SQL for Spark: {first_line(error)}"
+        ) from error
+    statements = []
+    for expression in parsed:
+        if expression is None:
+            continue
+        sql = expression.sql(dialect="spark")
+        if (
+            isinstance(expression, exp.Create)
+            and expression.kind == "TABLE"
+            and isinstance(expression.this, exp.Schema)
+            and "partition_date"
+            in [column.name for column in expression.this.expressions]
+            and not expression.args.get("properties")
+        ):
+            sql += " USING parquet PARTITIONED BY (partition_date)"
+        statements.append(sql)
+    if len(statements) != 1:
+        raise WarehouseError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]
