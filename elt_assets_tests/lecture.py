@@ -2,12 +2,13 @@
 analytics table is compared with, row for row and column type for column type.
 
 The SQL is `bench/lecture_models.sql` (the benchmark's floor runs the same file). On
-PostgreSQL its one click test is rewritten as the benchmark's floor does, because
-PostgreSQL has no implicit integer-to-boolean cast.
+PostgreSQL its one click test is rewritten by the floor's own rewrite, because PostgreSQL
+has no implicit integer-to-boolean cast.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
@@ -15,24 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from elt_assets.settings import PROJECT_ROOT
+from elt_assets_tests.support import query
 
-LECTURE_MODELS = PROJECT_ROOT / "bench" / "lecture_models.sql"
-CLICK_TEST = "CASE WHEN clicked THEN"
-CLICK_TEST_POSTGRES = "CASE WHEN clicked <> 0 THEN"
+# The benchmark's floor defines the raw tables (the lecture's column types, in the landing
+# files' column order) and the one rewrite PostgreSQL needs; the tests use the same.
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+from floor import LECTURE_MODELS, RAW_TABLES as RAW_COLUMNS  # noqa: E402
+from floor_postgres import models_script  # noqa: E402
 
-# The raw tables with the lecture's column types, in the landing files' column order.
-RAW_COLUMNS = {
-    "user_event": (
-        ("user_id", "integer"),
-        ("datestamp", "timestamp"),
-        ("item_id", "integer"),
-        ("clicked", "integer"),
-        ("purchased", "integer"),
-        ("paidamount", "integer"),
-    ),
-    "user_variant": (("user_id", "integer"), ("variant_id", "varchar")),
-    "user_metadata": (("user_id", "integer"), ("age", "varchar"), ("gender", "varchar"), ("updated_at", "timestamp")),
-}
 ANALYTICS = "analytics.analytics_variant_user_daily"
 
 RawRows = Mapping[str, Iterable[Sequence]]
@@ -58,9 +49,7 @@ GROUP by 1, 2, 3, 4, 5
 
 
 def lecture_script(dialect: str) -> str:
-    text = LECTURE_MODELS.read_text(encoding="utf-8")
-    assert text.count(CLICK_TEST) == 1, f"{LECTURE_MODELS.name}: expected {CLICK_TEST!r} once"
-    return text.replace(CLICK_TEST, CLICK_TEST_POSTGRES) if dialect == "postgresql" else text
+    return models_script() if dialect == "postgresql" else LECTURE_MODELS.read_text(encoding="utf-8")
 
 
 def _create_raw(execute) -> None:
@@ -123,16 +112,8 @@ def lecture_analytics_postgres(raw: RawRows, scratch_url: str) -> tuple[list[tup
 
 def column_types(url: str, schema: str, table: str) -> list[tuple[str, str]]:
     """(column, data type) of a table of the project's warehouse, in table order."""
-    sql = (
+    return query(
+        url,
         "select column_name, data_type from information_schema.columns "
-        f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
+        f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position",
     )
-    if url.startswith("duckdb"):
-        with duckdb.connect(url.removeprefix("duckdb:///"), read_only=True) as connection:
-            return connection.execute(sql).fetchall()
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(sql))]
-    finally:
-        engine.dispose()

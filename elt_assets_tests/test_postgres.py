@@ -17,7 +17,7 @@ from elt_assets.models.registry import registry
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets.engines import WarehouseError, engine_for_url
 from elt_assets_tests.pg_cluster import free_port
-from elt_assets_tests.support import failure_message, rows, run_elt, warehouse_digest
+from elt_assets_tests.support import failure_message, fresh_database, rows, run_elt, warehouse_digest
 
 ASSET_KEYS = [dg.AssetKey([model.schema, model.name]) for model in registry().models.values()]
 
@@ -90,11 +90,11 @@ def test_the_production_instance_config_stores_runs_in_postgres(
     tmp_path, landing, postgres_admin_url, postgres_url
 ):
     storage_url = sa.make_url(postgres_admin_url)
-    instance_db = "dagster_instance_" + str(os.getpid())
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"drop database if exists {instance_db}"))
-        connection.execute(sa.text(f"create database {instance_db}"))
+    with fresh_database(postgres_admin_url) as instance_url:
+        _materialize_with_postgres_storage(tmp_path, landing, storage_url, sa.make_url(instance_url).database, postgres_url)
+
+
+def _materialize_with_postgres_storage(tmp_path, landing, storage_url, instance_db: str, postgres_url: str) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -110,34 +110,25 @@ def test_the_production_instance_config_stores_runs_in_postgres(
         ELT_LANDING_DIR=str(landing),
         ELT_WAREHOUSE_URL=postgres_url,
     )
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*",
-             "--partition-range", "2023-06-01...2023-06-05"],
-            cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,
-        )
-        assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*",
+         "--partition-range", "2023-06-01...2023-06-05"],
+        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
 
-        saved = dict(os.environ)
-        os.environ.update(environment)
-        try:
-            with dg.DagsterInstance.get() as instance:
-                assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-                assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-                runs = instance.get_runs()
-                assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
-                days = {f"2023-06-0{day}" for day in range(1, 6)}
-                for key in ASSET_KEYS:
-                    assert instance.get_materialized_partitions(key) == days, key
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        assert len(rows(postgres_url, "analytics.analytics_variant_user_daily")) > 1000
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            runs = instance.get_runs()
+            assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS]
+            days = {f"2023-06-0{day}" for day in range(1, 6)}
+            for key in ASSET_KEYS:
+                assert instance.get_materialized_partitions(key) == days, key
     finally:
-        with admin.connect() as connection:
-            connection.execute(
-                sa.text("select pg_terminate_backend(pid) from pg_stat_activity where datname = :name"),
-                {"name": instance_db},
-            )
-            connection.execute(sa.text(f"drop database if exists {instance_db}"))
-        admin.dispose()
+        os.environ.clear()
+        os.environ.update(saved)
+    assert len(rows(postgres_url, "analytics.analytics_variant_user_daily")) > 1000
