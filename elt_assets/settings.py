@@ -106,6 +106,18 @@ def postgres_work_mem() -> str:
     return value
 
 
+SPARK_TABLE_FORMATS = ("parquet", "delta", "iceberg")
+
+
+def spark_table_format() -> str:
+    """The Spark warehouse's table format: ELT_SPARK_TABLE_FORMAT, parquet. delta and
+    iceberg need their jars on the cluster; they are compiled by the tests, never run."""
+    value = _text("ELT_SPARK_TABLE_FORMAT", "parquet").lower()
+    if value not in SPARK_TABLE_FORMATS:
+        raise ValueError(f"ELT_SPARK_TABLE_FORMAT={value!r} is not one of {', '.join(SPARK_TABLE_FORMATS)}")
+    return value
+
+
 # ---------------------------------------------------------------- AWS endpoints
 
 

@@ -82,7 +82,7 @@ def test_compile_names_the_window_and_refuses_unknown_models(monkeypatch, tmp_pa
     assert cli.main(["compile", "--partition", "2023-06-05", "core.dim_user"]) == 0
     script = capsys.readouterr().out
     assert script.startswith("-- core.dim_user (table) for [2023-06-05, 2023-06-06)\n")
-    assert "cast(date '2023-06-05' as timestamp)" in script
+    assert "cast(date '2023-06-05' as date)" in script
     assert not (tmp_path / "absent.duckdb").exists()  # compiling does not create a warehouse
 
     assert cli.main(["compile", "--partition", "2023-06-05", "dim_nobody"]) == 2

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from elt_assets.assets.factory import warehouse_kind
-from elt_assets.engines.base import Session, window_filter
-from elt_assets.models.metadata import day_metadata, markdown_table, relation_metadata
+from elt_assets.engines.base import Engine, Session
+from elt_assets.models.metadata import days_metadata, markdown_table, relation_metadata
 from elt_assets.models.registry import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
 from elt_assets.readout.statistics import VariantTotals, ctr_chart_markdown, readout
@@ -63,30 +63,22 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         for statement in engine.create_schema(READOUT.schema):
             statement.run(engine, session)
         for ddl, model in ((sql.create_table, READOUT), (sql.create_user_totals, USER_TOTALS)):
-            session.execute(ddl)
-            for statement in engine.after_create(model):
+            for statement in engine.declare_table(model, ddl) + engine.after_create(model):
                 statement.run(engine, session)
-        window = {"window_start": first_day, "window_end": end_day}
-        for table in (READOUT.qualified_name, USER_TOTALS.qualified_name):
-            session.execute(f"delete from {table} where {window_filter('as_of_date')}", window)
         for day in days_in(first_day, end_day):
-            by_variant = _user_totals(session, sql, day, context.log)
+            by_variant = _user_totals(engine, session, sql, day, context.log)
             if not all(by_variant.get(variant) and by_variant[variant].users for variant in ("control", "test")):
                 context.log.warning(f"{day}: no users in both control and test yet; no readout for this day")
                 continue
             rows += [{"as_of_date": day, **vars(row)} for row in readout(by_variant)]
-        if rows:
-            placeholders = ", ".join(f":{name}" for name in COLUMNS)
-            session.execute(
-                f"insert into {READOUT.qualified_name} ({', '.join(COLUMNS)}) values ({placeholders})",
-                rows,
-            )
+        window = {"window_start": first_day, "window_end": end_day}
+        engine.replace_window_rows(session, READOUT, [{name: row[name] for name in COLUMNS} for row in rows], window)
         for model in (READOUT, USER_TOTALS):
             for statement in engine.after_write(model):
                 statement.run(engine, session)
         metadata = relation_metadata(engine, session, READOUT, first_day, end_day, sql.totals)
-        for day in days_in(first_day, end_day):
-            context.add_asset_metadata(day_metadata(session, READOUT, day), partition_key=day.isoformat())
+        for day, values in days_metadata(engine, session, READOUT, first_day, end_day).items():
+            context.add_asset_metadata(values, partition_key=day.isoformat())
         last_day = end_day - timedelta(days=1)
         daily = session.execute(
             sql.daily_ctr, {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}
@@ -124,7 +116,7 @@ class ReadoutSql:
         )
 
 
-def _user_totals(session: Session, sql: ReadoutSql, day: date, log) -> dict[str, VariantTotals]:
+def _user_totals(engine: Engine, session: Session, sql: ReadoutSql, day: date, log) -> dict[str, VariantTotals]:
     """Write the day's per-user totals and return their sums per variant.
 
     The previous day's totals are carried forward only if they still add up to the
@@ -144,18 +136,16 @@ def _user_totals(session: Session, sql: ReadoutSql, day: date, log) -> dict[str,
     params = {
         "previous_day": previous_day if current else BEGINNING,
         "history_start": day if current else BEGINNING,
+        "window_start": day,
         "window_end": day + timedelta(days=1),
         "as_of_date": day,
     }
-    session.execute(
-        
-            f"insert into {USER_TOTALS.qualified_name} "
-            f"(as_of_date, variant_id, user_id, impressions, clicks, purchases, revenue)\n"
-            f"select cast(:as_of_date as date), variant_id, user_id, impressions, clicks, purchases, revenue\n"
-            f"from (\n{sql.totals}\n) as totals"
-        ,
-        params,
+    day_totals = (
+        "select cast(:as_of_date as date) as as_of_date, variant_id, user_id, impressions, clicks, purchases, revenue\n"
+        f"from (\n{sql.totals}\n) as totals"
     )
+    for statement in engine.replace_window(USER_TOTALS, day_totals, params):
+        statement.run(engine, session)
     return {
         variant: VariantTotals(
             users=int(users),

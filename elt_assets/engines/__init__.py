@@ -13,11 +13,12 @@ from elt_assets.engines.base import Engine, WarehouseError
 ENGINES = {
     "duckdb": "elt_assets.engines.duckdb:DuckDBEngine",
     "postgresql": "elt_assets.engines.postgres:PostgresEngine",
+    "sc": "elt_assets.engines.spark:SparkEngine",
 }
 
 
 def engine_name(url: str) -> str:
-    """The engine a URL selects ('duckdb', 'postgresql'), without connecting."""
+    """The engine a URL selects ('duckdb', 'postgresql', 'sc'), without connecting."""
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in ENGINES:
         raise WarehouseError(f"no warehouse engine for URLs starting {scheme!r}; known: {', '.join(ENGINES)}")

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -30,6 +30,10 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message says which and where."""
+
+
+class StatementError(WarehouseError):
+    """A statement failed in the warehouse (for engines whose driver is not SQLAlchemy's)."""
 
 
 def validate_identifier(name: str) -> str:
@@ -127,6 +131,10 @@ class Engine(ABC):
     load_description: str
     # Whether a plan runs as one transaction (its writes all or nothing).
     transactional: bool = True
+    # How many read-only queries of one session may run at once (reports, not writes).
+    concurrent_queries: int = 1
+    # What a failed run leaves in the window, said in its error.
+    after_failure: str = "the partition's previous rows are unchanged"
 
     def __init__(self, url: str, lock_timeout_seconds: float = 600.0):
         self.url = url
@@ -179,6 +187,11 @@ class Engine(ABC):
             )
         ]
 
+    def declare_table(self, model: Model, ddl: str) -> list[Statement]:
+        """Create a table whose columns are declared in a DDL file (`create table if not
+        exists ...`, e.g. a raw table), partitioned by the model's partition column."""
+        return [Statement(ddl)]
+
     def drop_table(self, model: Model) -> list[Statement]:
         return [Statement(f"drop table {model.qualified_name}")]
 
@@ -223,6 +236,36 @@ class Engine(ABC):
                 window,
             ),
         ]
+
+    def replace_window_rows(
+        self, session: Session, model: Model, rows: Sequence[Mapping[str, Any]], window: Mapping[str, date]
+    ) -> None:
+        """Replace the window's rows with rows computed outside the warehouse (dicts keyed
+        by column name, all with the same keys)."""
+        target = model.qualified_name
+        session.execute(f"delete from {target} where {window_filter(model.partition_column)}", dict(window))
+        if rows:
+            names = [validate_identifier(name) for name in rows[0]]
+            placeholders = ", ".join(f":{name}" for name in names)
+            session.execute(f"insert into {target} ({', '.join(names)}) values ({placeholders})", list(rows))
+
+    def day_previews(
+        self, session: Session, model: Model, first_day: date, end_day: date, limit: int
+    ) -> tuple[list[str], dict[date, list[tuple[Any, ...]]]]:
+        """The column names, and each day's first `limit` rows by the first three columns."""
+        columns: list[str] = []
+        by_day = {}
+        day = first_day
+        while day < end_day:
+            result = session.execute(
+                f"select * from {model.qualified_name} where {window_filter(model.partition_column)} "
+                f"order by 1, 2, 3 limit {int(limit)}",
+                {"window_start": day, "window_end": day + timedelta(days=1)},
+            )
+            columns = list(result.keys())
+            by_day[day] = [tuple(row) for row in result.all()]
+            day += timedelta(days=1)
+        return columns, by_day
 
     def after_create(self, model: Model) -> list[Statement]:
         """What a new table needs besides its columns (e.g. an index on the partition column)."""

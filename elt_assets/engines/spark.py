@@ -1,39 +1,37 @@
-"""Spark over Spark Connect (`sc://host:port`): parquet tables partitioned by the model's
-partition column in a Hive catalog. A PROTOTYPE (see /work/notes/spark-engine.md).
+"""Spark over Spark Connect (`sc://host:port`): parquet tables in the server's catalog,
+partitioned by the model's partition column. The Dagster process holds no JVM.
 
 What differs from the SQL engines:
-- no transactions: a plan's statements run one by one, each visible at once;
+- no transactions: a plan's statements run one by one, each visible once it returns
+  (see `after_failure`, and docs/spark.md for what a failed run leaves);
 - no UPDATE/DELETE on parquet: a window is replaced with a dynamic INSERT OVERWRITE of its
   partitions, and the window's days the model no longer has rows for are dropped;
   a snapshot's valid_to/is_current are recomputed by overwriting the partitions that
   hold a touched key's versions;
-- Spark moves partition columns to the end of a table: the order of the model's query
-  is kept as the table property `elt.columns`, and `table_columns` reports that order;
-- landing files are read and checked by an in-memory DuckDB (the same checks as the
-  other engines), written to a temporary parquet file that Spark reads. The server must
-  see that file: it runs on this machine.
+- Spark moves partition columns to the end of a table: the model's column order is kept
+  as the table property `elt.columns`, and `table_columns` reports that order;
+- the project's SQL is PostgreSQL-flavoured; sqlglot renders it as Spark SQL;
+- landing files are read by Spark itself (elt_assets.engines.spark_load).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import sqlglot
-from sqlglot import exp
 
 from elt_assets.engines.base import (
     Column,
     Engine,
     Statement,
+    StatementError,
     WarehouseError,
     first_line,
     qualified,
@@ -42,15 +40,8 @@ from elt_assets.engines.base import (
 )
 
 COLUMN_ORDER_PROPERTY = "elt.columns"
-WINDOW_VIEW = "_window_rows"
+ROWS_VIEW = "_python_rows"
 
-# Spark's type names as the landing checks (raw_load) know them.
-_LANDING_TYPES = {
-    "INT": "INTEGER",
-    "STRING": "VARCHAR",
-    "SMALLINT": "SMALLINT",
-    "BIGINT": "BIGINT",
-}
 _VARCHAR = re.compile(r"^(?:VARCHAR|CHAR)\((\d+)\)$")
 
 
@@ -60,13 +51,19 @@ _VARCHAR = re.compile(r"^(?:VARCHAR|CHAR)\((\d+)\)$")
 class SparkResult:
     """A DataFrame read like a SQLAlchemy result; collected at the first read."""
 
-    def __init__(self, frame):
+    def __init__(self, frame, text: str = ""):
         self._frame = frame
+        self._text = text
         self._rows: list[Any] | None = None
 
     def _all_rows(self) -> list[Any]:
         if self._rows is None:
-            self._rows = list(self._frame.collect())
+            from pyspark.errors import PySparkException
+
+            try:
+                self._rows = list(self._frame.collect())
+            except PySparkException as error:
+                raise _statement_error(error, self._text) from error
         return self._rows
 
     def all(self) -> list[Any]:
@@ -124,13 +121,23 @@ class SparkSession_:
             if params
             else None
         )
-        return SparkResult(
-            self.spark.sql(text, args=args) if args else self.spark.sql(text)
-        )
+        from pyspark.errors import PySparkException
+
+        try:
+            frame = self.spark.sql(text, args=args) if args else self.spark.sql(text)
+        except PySparkException as error:
+            raise _statement_error(error, text) from error
+        return SparkResult(frame, text)
 
 
 def _spark_value(value: Any) -> Any:
     return value
+
+
+def _statement_error(error: Exception, text: str) -> StatementError:
+    """Spark's error as one line, with the statement's first line: no JVM stack trace."""
+    statement = " ".join(text.split())[:160]
+    return StatementError(f"{first_line(error)} (in: {statement})")
 
 
 class SparkStatement(Statement):
@@ -154,13 +161,24 @@ class SparkEngine(Engine):
     name = "spark"
     kind = "spark"
     transactional = False
+    # Spark Connect sessions take concurrent queries; a round trip costs more than a query.
+    concurrent_queries = 4
+    after_failure = (
+        "Spark has no transactions: statements that finished before the failure stay; "
+        "re-run the same partitions to repair them"
+    )
     load_description = (
-        "read and check the files in an in-memory DuckDB, write them to a temporary parquet file, "
-        "then INSERT OVERWRITE the window's partitions from it and drop the window's days without rows"
+        "read the files in Spark as text, check every value's cast, then INSERT OVERWRITE the "
+        "window's partitions and drop the window's days without files"
     )
 
     def __init__(self, url: str, lock_timeout_seconds: float = 600.0):
+        from elt_assets import settings
+
         super().__init__(url, lock_timeout_seconds)
+        # parquet: plain files, no DELETE/MERGE. delta, iceberg: tables with transactions,
+        # written with DELETE + INSERT and MERGE (their jars must be on the cluster).
+        self.table_format = settings.spark_table_format()
         self._spark = None
         self._lock = threading.Lock()
 
@@ -245,12 +263,57 @@ class SparkEngine(Engine):
         partition = validate_identifier(model.partition_column)
         return [
             SparkStatement(
-                f"create table {model.qualified_name} using parquet partitioned by ({partition}) as\n"
+                f"create table {model.qualified_name} using {self.table_format} partitioned by ({partition}) as\n"
                 f"select * from (\n{self.dialect_sql(sql)}\n) as model_rows where 1 = 0",
                 window,
             ),
             RecordColumnOrder(model.qualified_name, sql, dict(window)),
         ]
+
+    def declare_table(self, model, ddl: str) -> list[Statement]:
+        partition = validate_identifier(model.partition_column)
+        parsed = sqlglot.parse_one(ddl, read="postgres")
+        columns = [column.name for column in parsed.this.expressions]
+        order = ",".join(validate_identifier(column) for column in columns)
+        return [
+            SparkStatement(
+                f"{self.dialect_sql(ddl)} USING {self.table_format} PARTITIONED BY ({partition}) "
+                f"TBLPROPERTIES ('{COLUMN_ORDER_PROPERTY}' = '{order}')"
+            )
+        ]
+
+    def replace_window_rows(self, session, model, rows, window) -> None:
+        target = model.qualified_name
+        schema = session.spark.table(target).schema
+        frame = session.spark.createDataFrame(
+            [tuple(row.get(field.name) for field in schema.fields) for row in rows],
+            schema,
+        )
+        frame.createOrReplaceTempView(ROWS_VIEW)
+        try:
+            for statement in self.window_writes(target, model.partition_column, ROWS_VIEW, window):
+                statement.run(self, session)
+        finally:
+            session.spark.sql(f"drop view if exists {ROWS_VIEW}")
+
+    def day_previews(self, session, model, first_day, end_day, limit):
+        # One query for the window: a round trip costs more than the ranking.
+        columns = [column.name for column in self.table_columns(session, model.schema, model.name)]
+        partition = validate_identifier(model.partition_column)
+        ordered = ", ".join(columns[:3])
+        result = session.execute(
+            f"select {', '.join(columns)}, _preview_day from (\n"
+            f"    select *, cast({partition} as date) as _preview_day,\n"
+            f"        row_number() over (partition by cast({partition} as date) order by {ordered}) as _preview_rank\n"
+            f"    from {model.qualified_name} where {window_filter(partition)}\n"
+            f") as ranked where _preview_rank <= {int(limit)} order by _preview_day, {ordered}",
+            {"window_start": first_day, "window_end": end_day},
+            native=True,
+        )
+        by_day: dict[date, list[tuple]] = {}
+        for row in result.all():
+            by_day.setdefault(row[-1], []).append(tuple(row)[:-1])
+        return columns, by_day
 
     def drop_table(self, model) -> list[Statement]:
         return [SparkStatement(f"drop table {model.qualified_name}")]
@@ -258,29 +321,44 @@ class SparkEngine(Engine):
     def replace_window(
         self, model, sql: str, window: Mapping[str, date]
     ) -> list[Statement]:
+        # The model's rows are computed once and cached: the overwrite reads them twice.
+        # The view is named by the model (steps of one process share a session) and
+        # replaced if a stopped run left it behind.
+        view = _window_view(model)
         return [
+            SparkStatement(f"drop view if exists {view}"),
             SparkStatement(
-                f"cache table {WINDOW_VIEW} as select * from (\n{self.dialect_sql(sql)}\n) as model_rows",
+                f"cache table {view} as select * from (\n{self.dialect_sql(sql)}\n) as model_rows",
                 window,
             ),
-            OverwriteWindow(
-                model.qualified_name,
-                validate_identifier(model.partition_column),
-                WINDOW_VIEW,
-                dict(window),
-            ),
-            SparkStatement(f"uncache table if exists {WINDOW_VIEW}"),
-            SparkStatement(f"drop view if exists {WINDOW_VIEW}"),
+            *self.window_writes(model.qualified_name, model.partition_column, view, window),
+            SparkStatement(f"drop view if exists {view}"),  # also drops its cache
+        ]
+
+    def window_writes(self, target: str, partition: str, source: str, window: Mapping[str, date]) -> list[Statement]:
+        """Replace the window of `target` with the rows of the view `source`."""
+        partition = validate_identifier(partition)
+        window = {"window_start": window["window_start"], "window_end": window["window_end"]}
+        if self.table_format == "parquet":
+            return [OverwriteWindow(target, partition, source, window)]
+        return [
+            SparkStatement(f"delete from {target} where {window_filter(partition)}", window),
+            SparkStatement(f"insert into {target} by name select * from {source}"),
         ]
 
     def touched_keys(self, model, window: Mapping[str, date]) -> list[Statement]:
         # A real table, not a cached view: a cache is re-read after the overwrite.
         key = validate_identifier(model.unique_key)
         keys = _touched_table(model)
+        # Kept if a run fails before close_versions: the next run then also recomputes
+        # the keys the failed run touched.
         return [
-            SparkStatement(f"drop table if exists {keys}"),
             SparkStatement(
-                f"create table {keys} using parquet as select distinct {key} from {model.qualified_name} "
+                f"create table if not exists {keys} using {self.table_format} as "
+                f"select {key} from {model.qualified_name} where 1 = 0"
+            ),
+            SparkStatement(
+                f"insert into {keys} select distinct {key} from {model.qualified_name} "
                 f"where {window_filter(model.partition_column)}",
                 window,
             ),
@@ -294,11 +372,26 @@ class SparkEngine(Engine):
         key = validate_identifier(model.unique_key)
         partition = validate_identifier(model.partition_column)
         keys = _touched_table(model)
+        collect = SparkStatement(
+            f"insert into {keys} select distinct {key} from {target} where {window_filter(partition)}",
+            window,
+        )
+        if self.table_format != "parquet":
+            return [
+                collect,
+                SparkStatement(
+                    f"merge into {target} as versions\nusing (\n"
+                    f"    select {key}, valid_from,\n"
+                    f"        lead(valid_from) over (partition by {key} order by valid_from) as next_valid_from\n"
+                    f"    from {target}\n    where {key} in (select {key} from {keys})\n) as history\n"
+                    f"on history.{key} = versions.{key} and history.valid_from = versions.valid_from\n"
+                    "when matched then update set\n    valid_to = history.next_valid_from,\n"
+                    "    is_current = history.next_valid_from is null"
+                ),
+                SparkStatement(f"drop table if exists {keys}"),
+            ]
         return [
-            SparkStatement(
-                f"insert into {keys} select distinct {key} from {target} where {window_filter(partition)}",
-                window,
-            ),
+            collect,
             SparkStatement(
                 f"insert overwrite table {target} partition ({partition}) by name\n"
                 "with history as (\n"
@@ -321,80 +414,15 @@ class SparkEngine(Engine):
 
     # ---------------------------------------------------------------- raw loads
 
-    def load_landing_files(
-        self, session: SparkSession_, model, files, first_day: date, end_day: date
-    ) -> int:
-        from elt_assets.engines.duckdb import DuckDBEngine
-        from elt_assets.landing.raw_load import (
-            BOOKKEEPING_COLUMNS,
-            STAGE_TABLE,
-            landing_columns,
-            load_landing_files,
-        )
+    def load_landing_files(self, session: SparkSession_, model, files, first_day: date, end_day: date) -> int:
+        from elt_assets.engines import spark_load
 
         table_columns = self.table_columns(session, model.schema, model.name)
-        columns = landing_columns(
-            [
-                Column(
-                    c.name, _LANDING_TYPES.get(c.data_type, c.data_type), c.max_length
-                )
-                for c in table_columns
-            ]
-        )
-        spark_types = dict(
-            (row[0], row[1])
-            for row in session.spark.sql(
-                f"describe table {model.qualified_name}"
-            ).collect()
-            if row[0] and not row[0].startswith("#")
-        )
-        window = {"window_start": first_day, "window_end": end_day}
-        with DuckDBEngine("duckdb:///:memory:").transaction() as reader:
-            definitions = ", ".join(
-                f"{column.name} {column.cast_type}" for column in columns
-            )
-            reader.execute(
-                f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)"
-            )
-            loaded = load_landing_files(
-                reader, STAGE_TABLE, model.name, columns, files, first_day, end_day
-            )
-            with tempfile.TemporaryDirectory(prefix="elt-spark-load-") as folder:
-                export = Path(folder) / "rows.parquet"
-                literal = str(export).replace("'", "''")
-                reader.execute(f"copy {STAGE_TABLE} to '{literal}' (format parquet)")
-                names = [column.name for column in columns] + list(BOOKKEEPING_COLUMNS)
-                selected = ", ".join(
-                    f"cast({name} as {_spark_type(spark_types[name])}) as {name}"
-                    for name in names
-                )
-                # Glob characters in the path would be expanded by Spark: escape them.
-                spark_path = re.sub(r"([\[\]{}*?\\])", r"\\\1", str(export)).replace(
-                    "'", "\\'"
-                )
-                session.spark.sql(
-                    f"create or replace temp view _landing_rows using parquet options (path '{spark_path}')"
-                )
-                try:
-                    session.spark.sql(
-                        f"cache table _landing_window as select {selected} from _landing_rows"
-                    )
-                    OverwriteWindow(
-                        model.qualified_name,
-                        "partition_date",
-                        "_landing_window",
-                        window,
-                    ).run(self, session)
-                finally:
-                    session.spark.sql("uncache table if exists _landing_window")
-                    session.spark.sql("drop view if exists _landing_window")
-                    session.spark.sql("drop view if exists _landing_rows")
-        return loaded
+        return spark_load.load_landing_files(session, model, table_columns, files, first_day, end_day)
 
 
-def _spark_type(described: str) -> str:
-    # varchar(n) is checked by Spark on write; cast to string and let the table check it.
-    return "string" if _VARCHAR.match(described.upper()) else described
+def _window_view(model) -> str:
+    return validate_identifier(f"_window_{model.schema}_{model.name}"[:63])
 
 
 def _touched_table(model) -> str:
@@ -459,19 +487,14 @@ class OverwriteWindow(Statement):
             "window_start": self.params["window_start"],
             "window_end": self.params["window_end"],
         }
-        kept = {
-            row[0]
-            for row in session.execute(
-                f"select distinct {partition} from {source}"
-            ).all()
-        }
-        existing = {
-            row[0]
-            for row in session.execute(
-                f"select distinct {partition} from {self.text} where {window_filter(partition)}",
-                window,
-            ).all()
-        }
+        # One round trip for both: the staged days, and the target's days in the window.
+        kept, existing = session.execute(
+            f"select (select collect_set({partition}) from {source}), "
+            f"(select collect_set({partition}) from {self.text} where {window_filter(partition)})",
+            window,
+            native=True,
+        ).one()
+        kept, existing = set(kept or ()), set(existing or ())
         if kept:
             session.execute(self._overwrite_sql, native=True)
         for value in sorted(existing - kept):
@@ -506,32 +529,11 @@ def _literal(value: Any) -> str:
 
 @lru_cache(maxsize=512)
 def _spark_sql(text: str) -> str:
-    """The project's PostgreSQL-flavoured SQL as Spark reads it; `:name` markers are kept.
-
-    A raw table's DDL (`create table if not exists raw_data.x (... partition_date date ...)`)
-    becomes a parquet table partitioned by partition_date.
-    """
+    """The project's PostgreSQL-flavoured SQL as Spark reads it; `:name` markers are kept."""
     try:
-        parsed = sqlglot.parse(text, read="postgres")
+        parsed = [expression for expression in sqlglot.parse(text, read="postgres") if expression is not None]
     except sqlglot.errors.ParseError as error:
-        raise WarehouseError(
-            f"cannot translate SQL for Spark: {first_line(error)}"
-        ) from error
-    statements = []
-    for expression in parsed:
-        if expression is None:
-            continue
-        sql = expression.sql(dialect="spark")
-        if (
-            isinstance(expression, exp.Create)
-            and expression.kind == "TABLE"
-            and isinstance(expression.this, exp.Schema)
-            and "partition_date"
-            in [column.name for column in expression.this.expressions]
-            and not expression.args.get("properties")
-        ):
-            sql += " USING parquet PARTITIONED BY (partition_date)"
-        statements.append(sql)
-    if len(statements) != 1:
-        raise WarehouseError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0]
+        raise WarehouseError(f"cannot translate SQL for Spark: {first_line(error)}") from error
+    if len(parsed) != 1:
+        raise WarehouseError(f"expected one SQL statement, got {len(parsed)}")
+    return parsed[0].sql(dialect="spark")

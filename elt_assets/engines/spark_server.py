@@ -90,6 +90,8 @@ def server_conf(root: Path, port: int) -> dict[str, str]:
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "true",
+        # One machine: a few shuffle partitions, not Spark's 200 (each is a task per query).
+        "spark.sql.shuffle.partitions": "4",
     }
 
 

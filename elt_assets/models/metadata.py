@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import dagster as dg
 
 from elt_assets.engines.base import Engine, Session, window_filter
 from elt_assets.models.registry import Model
+from elt_assets.partitions import as_date, days_in
 
 PREVIEW_ROWS = 10
 
@@ -45,18 +46,30 @@ def relation_metadata(
     }
 
 
-def day_metadata(session: Session, model: Model, day: date) -> dict[str, Any]:
-    """One day's row count and a preview of its rows: what that partition's page shows."""
-    window = {"window_start": day, "window_end": day + timedelta(days=1)}
-    predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
-    target = model.qualified_name
-    row_count = session.execute(f"select count(*) from {target} where {predicate}", window).scalar_one()
-    preview = session.execute(f"select * from {target} where {predicate} order by 1, 2, 3 limit {PREVIEW_ROWS}", window)
-    columns = list(preview.keys())
-    return {
-        "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-        "preview": dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in preview.all()])),
+def days_metadata(engine: Engine, session: Session, model: Model, first_day: date, end_day: date) -> dict[date, dict[str, Any]]:
+    """Each day's row count and a preview of its rows: what that partition's page shows.
+
+    The counts of every day come from one grouped query; the previews from the engine
+    (one query per day, or one for the window where round trips are dear)."""
+    window = {"window_start": first_day, "window_end": end_day}
+    partition = model.partition_column
+    counts = {
+        as_date(day): int(rows)
+        for day, rows in session.execute(
+            f"select cast({partition} as date) as day, count(*) as row_count from {model.qualified_name} "
+            f"where {window_filter(partition)} group by cast({partition} as date)",
+            window,
+        ).all()
     }
+    columns, previews = engine.day_previews(session, model, first_day, end_day, PREVIEW_ROWS)
+    by_day = {}
+    for day in days_in(first_day, end_day):
+        rows = previews.get(day, [])
+        by_day[day] = {
+            "dagster/row_count": dg.MetadataValue.int(counts.get(day, 0)),
+            "preview": dg.MetadataValue.md(markdown_table(list(columns), rows)),
+        }
+    return by_day
 
 
 def column_schema(engine: Engine, session: Session, model: Model) -> dg.TableSchema:

@@ -104,7 +104,7 @@ def plan_model(
     window = {"window_start": first_day, "window_end": end_day}
     plan = Plan(model, first_day, end_day, steps=list(engine.create_schema(model.schema)))
     if model.materialization == "landing":
-        plan.steps.append(Statement(model.sql_path.read_text(encoding="utf-8").strip()))
+        plan.steps += engine.declare_table(model, model.sql_path.read_text(encoding="utf-8").strip())
         plan.steps.append(LoadFiles(model, tuple(files or ()), first_day, end_day))
         plan.steps += engine.after_create(model) + engine.after_write(model)
         return plan

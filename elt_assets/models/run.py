@@ -6,6 +6,7 @@ rolls the window back to its previous rows, on engines with transactions.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -13,13 +14,12 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from elt_assets.engines.base import Engine, Session, WarehouseError, first_line, window_filter
+from elt_assets.engines.base import Engine, Session, StatementError, WarehouseError, first_line, window_filter
 from elt_assets.landing import raw_load
 from elt_assets.landing.zone import LandingZone, as_landing_zone
-from elt_assets.models.metadata import day_metadata, relation_metadata
+from elt_assets.models.metadata import days_metadata, relation_metadata
 from elt_assets.models.plan import check_window, plan_model
 from elt_assets.models.registry import Model, Registry
-from elt_assets.partitions import days_in
 
 
 @dataclass
@@ -61,11 +61,11 @@ def run_model(
             plan = plan_model(engine, session, registry, model, first_day, end_day, files)
             loaded = plan.execute(engine, session)
             return _report(engine, session, registry, plan, files, loaded)
-    except sa.exc.DBAPIError as error:
-        # The transaction was rolled back: the window still holds its previous rows.
+    except (sa.exc.DBAPIError, StatementError) as error:
+        # Rolled back where the engine has transactions (see Engine.after_failure).
         raise WarehouseError(
             f"{model.qualified_name} for [{first_day}, {end_day}) failed in the warehouse "
-            f"{engine.display_url}: {first_line(error)}; the partition's previous rows are unchanged"
+            f"{engine.display_url}: {first_line(error)}; {engine.after_failure}"
         ) from error
 
 
@@ -80,7 +80,7 @@ def _report(engine: Engine, session: Session, registry: Registry, plan, files, l
     if model.writes_rows and model.materialization != "landing":
         run.metadata["recreated"] = dg.MetadataValue.bool(plan.creates_table)
     run.metadata.update(relation_metadata(engine, session, model, first_day, end_day, sql))
-    run.by_day = _days_metadata(session, registry, model, first_day, end_day)
+    run.by_day = _days_metadata(engine, session, registry, model, first_day, end_day)
     if files is not None:
         run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
         run.metadata["landed_rows"] = dg.MetadataValue.int(loaded)
@@ -91,17 +91,21 @@ def _report(engine: Engine, session: Session, registry: Registry, plan, files, l
 
 
 def _days_metadata(
-    session: Session, registry: Registry, model: Model, first_day: date, end_day: date
+    engine: Engine, session: Session, registry: Registry, model: Model, first_day: date, end_day: date
 ) -> dict[date, dict[str, Any]]:
     """Each day's row count, preview and the model's metrics (e.g. rows it left out)."""
     metrics = {metric: registry.render_metric(model, metric).text for metric in model.metrics}
-    by_day = {}
-    for day in days_in(first_day, end_day):
-        values = day_metadata(session, model, day)
+    by_day = days_metadata(engine, session, model, first_day, end_day)
+
+    def measure(item: tuple[date, str]) -> int:
+        day, metric = item
         day_window = {"window_start": day, "window_end": day + timedelta(days=1)}
-        for metric, rendered in metrics.items():
-            values[metric] = dg.MetadataValue.int(int(session.execute(rendered, day_window).scalar_one()))
-        by_day[day] = values
+        return int(session.execute(metrics[metric], day_window).scalar_one())
+
+    items = [(day, metric) for day in by_day for metric in metrics]
+    with ThreadPoolExecutor(max_workers=engine.concurrent_queries) as pool:
+        for (day, metric), value in zip(items, pool.map(measure, items)):
+            by_day[day][metric] = dg.MetadataValue.int(value)
     return by_day
 
 

@@ -4,13 +4,13 @@
 -- among the visible versions, the latest valid_from wins. The winner can only change on
 -- a day a version becomes visible, so each user's history is cut into intervals at
 -- those days first, and each user-day then looks up its one interval.
-with days as (
-    select cast(day as date) as as_of_date
-    from generate_series(
-        cast(:window_start as timestamp),
-        cast(:window_end as timestamp) - interval '1 day',
-        interval '1 day'
-    ) as days (day)
+with recursive days as (
+    -- The window's days, one row each: a recursive CTE reads the same on every engine.
+    select cast(:window_start as date) as as_of_date
+    union all
+    select cast(as_of_date + interval '1 day' as date) as as_of_date
+    from days
+    where as_of_date + interval '1 day' < cast(:window_end as date)
 ),
 
 uv as (
