@@ -4,6 +4,10 @@
                                    --long-days 180 --out bench/results]
     .venv/bin/python bench/run.py --postgres-url postgresql+psycopg2://postgres@HOST:PORT/postgres
                                   [--users 10000 --days 30 --events-per-day 100000 --long-days 90]
+    .venv/bin/python bench/run.py --spark [--spark-memory 2g]
+                                  [--users 10000 --days 10 --events-per-day 100000 --long-days 30]
+    .venv/bin/python bench/run.py --spark-url sc://HOST:PORT
+                                  [--users 10000 --days 10 --events-per-day 100000 --long-days 30]
 
 Steps, each a whole process, timed with wall seconds and the peak RSS of its process tree:
   floor         the lecture's SQL by hand on the landing files (see below)
@@ -12,7 +16,9 @@ Steps, each a whole process, timed with wall seconds and the peak RSS of its pro
                 three times (re-running a day rewrites the same rows): the best run is the
                 figure, all three are in the JSON
   incremental   the same at a longer history (--long-days; 0 skips it)
-  dagster only  the backfill and the incremental day again, on noop_definitions.py: the
+  dagster only  (DuckDB and PostgreSQL only: it measures Dagster, not the engine, so the
+                Spark mode skips it) the backfill and the incremental day again, on
+                noop_definitions.py: the
                 same asset graph, checks and executor with every step a no-op, in a
                 fresh DAGSTER_HOME. What Dagster itself (start-up, loading the code
                 location, recording each partition's materialization and each check)
@@ -42,6 +48,32 @@ Engines:
                         and compares them as multisets. Peak RSS counts the client
                         processes only: the server's backends are not in the process tree.
                         Result file: bench-postgres-<users>u-<days>d-<events>e.json
+  Spark                 --spark: for each history the harness starts its own Spark Connect
+                        server with elt_assets.engines.spark_server (local[2], --spark-memory
+                        of driver memory, 2g by default) in a fresh folder under the history's
+                        work folder, so each history starts from an empty catalog, and stops
+                        it when the history is done; the dagster processes get
+                        ELT_WAREHOUSE_URL=sc://127.0.0.1:PORT. --spark-url sc://HOST:PORT uses
+                        an existing server instead: the harness drops its databases raw_data,
+                        staging, core and analytics before each history (and at the end unless
+                        --keep); that server must read the landing files at the paths this
+                        machine has them. The floor is DuckDB's (floor.py, as above) on the same
+                        landing files; the comparison reads the Spark analytics table with the
+                        project's engine and the floor's from DuckDB, and compares them as
+                        multisets. backfill / floor is printed and kept in the JSON but is
+                        informative only, with no target: it sets Spark against DuckDB on one
+                        machine, where Spark's per-query overhead (planning, task scheduling,
+                        a Connect round trip per statement) dominates and which is not Spark's
+                        use case. The one target is the incremental day's scaling with history.
+                        Memory: peak RSS is the client process tree, as for the other engines;
+                        server peak RSS is the server JVM's VmHWM during each step (reset before
+                        the step through /proc/PID/clear_refs; PID from ROOT/server.pid), read
+                        only when the harness started the server: with --spark-url it is not
+                        measured. The server's Python workers, if any, are not counted.
+                        The dagster-only steps are skipped. The defaults are modest (a
+                        two-core machine): 10000 users, 10 days of 100000 events, long
+                        history 30 days.
+                        Result file: bench-spark-<users>u-<days>d-<events>e.json
 """
 
 from __future__ import annotations
@@ -68,6 +100,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from elt_assets.landing.generator import generate_landing  # noqa: E402
 
 import postgres_support as pg  # noqa: E402  (bench/ is on sys.path when run as a script)
+import spark_support as spark  # noqa: E402
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 ANALYTICS_TABLE = "analytics.analytics_variant_user_daily"
@@ -96,17 +129,20 @@ class Scale:
 DEFAULT_SCALES = {
     "duckdb": Scale(users=100_000, days=30, events_per_day=1_000_000, long_days=180),
     "postgres": Scale(users=10_000, days=30, events_per_day=100_000, long_days=90),
+    "spark": Scale(users=10_000, days=10, events_per_day=100_000, long_days=30),
 }
 
 
 @dataclass
 class Step:
-    """One measured process: its wall seconds, its tree's peak RSS, the event rows it handled."""
+    """One measured process: its wall seconds, its tree's peak RSS, the event rows it handled,
+    and (Spark, when the harness started the server) the server JVM's peak RSS meanwhile."""
 
     name: str
     wall_seconds: float
     peak_rss_mb: float
     rows: int
+    server_peak_rss_mb: float | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -119,6 +155,7 @@ class History:
 
     steps: dict[str, Step] = field(default_factory=dict)
     repeats: dict[str, list[float]] = field(default_factory=dict)  # wall seconds of every run of a one-day step
+    server_repeats: dict[str, list[float | None]] = field(default_factory=dict)  # server peak RSS MB of each run (Spark)
     comparison: pg.Comparison | None = None  # backfill vs floor, when the floor ran
     floor_detail: dict | None = None  # the floor's own split of its time
 
@@ -161,8 +198,12 @@ def _tree_rss_bytes(root_pid: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
-def measure(name: str, command: list[str], rows: int, env: dict[str, str]) -> tuple[Step, str]:
-    """Run a command to completion, sampling its process tree's RSS every 50 ms."""
+def measure(name: str, command: list[str], rows: int, env: dict[str, str],
+            server: spark.ServerMemory | None = None) -> tuple[Step, str]:
+    """Run a command to completion, sampling its process tree's RSS every 50 ms; with a
+    server, its peak RSS is reset before and read after."""
+    if server:
+        server.reset()
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -183,7 +224,7 @@ def measure(name: str, command: list[str], rows: int, env: dict[str, str]) -> tu
     if process.returncode != 0:
         sys.stderr.write(stdout[-3000:] + stderr[-5000:])
         raise SystemExit(f"{name} failed with exit code {process.returncode}")
-    return Step(name, wall, peak / 2**20, rows), stdout
+    return Step(name, wall, peak / 2**20, rows, server.peak_mb() if server else None), stdout
 
 
 def dagster_materialize(partition_args: list[str]) -> list[str]:
@@ -240,7 +281,12 @@ def move_day(source: Path, target: Path, day: date) -> None:
             shutil.move(str(path), target / table / path.name)
 
 
-# --- the two engines ----------------------------------------------------------------------
+# --- the engines --------------------------------------------------------------------------
+#
+# Each engine's warehouses: warehouse_url(days, work) (called once a history's landing files
+# are there), floor_command, compare, history_done(days, work) (after the history's last
+# step), server_memory (the memory of a server outside the client's process tree, or None),
+# describe(), cleanup() (unless --keep) and close() (always, at the end).
 
 
 def _duckdb_literal(text: str) -> str:
@@ -251,6 +297,7 @@ class DuckDBWarehouses:
     """The warehouse and the floor as DuckDB files in each history's work folder."""
 
     engine = "duckdb"
+    server_memory = None
 
     def warehouse_url(self, days: int, work: Path) -> str:
         return f"duckdb:///{work / 'warehouse.duckdb'}"
@@ -275,8 +322,14 @@ class DuckDBWarehouses:
                 only_right=count(f"select * from r.{ANALYTICS_TABLE} except all select * from l.{ANALYTICS_TABLE}"),
             )
 
+    def history_done(self, days: int, work: Path) -> None:
+        """Nothing to do."""
+
     def cleanup(self) -> None:
         """Nothing to do: the files go with the work folder."""
+
+    def close(self) -> None:
+        """Nothing to do."""
 
     def describe(self) -> dict:
         return {}
@@ -286,6 +339,7 @@ class PostgresWarehouses:
     """The warehouse and the floor as fresh databases on one PostgreSQL server."""
 
     engine = "postgres"
+    server_memory = None
 
     def __init__(self, admin_url: str):
         self.admin = pg.admin_url(admin_url)
@@ -319,6 +373,9 @@ class PostgresWarehouses:
             ANALYTICS_TABLE,
         )
 
+    def history_done(self, days: int, work: Path) -> None:
+        """Nothing to do: the databases stay until cleanup."""
+
     def cleanup(self) -> None:
         """Drop every database this run made."""
         for name in self.created:
@@ -326,8 +383,97 @@ class PostgresWarehouses:
             pg.drop_database(self.admin, name)
         self.created.clear()
 
+    def close(self) -> None:
+        """Nothing to do."""
+
     def describe(self) -> dict:
         return {"server": pg.mask(self.admin), "server_version": pg.server_version(self.admin)}
+
+
+class SparkWarehouses:
+    """The warehouse on a Spark Connect server: the harness's own, one per history, in a
+    fresh folder under the history's work folder (url None), or an existing one (url). The
+    floor is DuckDB's, in the work folder."""
+
+    engine = "spark"
+    SERVER_FOLDER = "spark_server"
+
+    def __init__(self, url: str | None, memory: str = "2g", timeout: float = 300.0):
+        self.url, self.memory, self.timeout = url, memory, timeout
+        self.urls: dict[int, str] = {}  # history days -> the URL its warehouse is on
+        self.roots: list[Path] = []  # folders of the servers this harness started and has not stopped
+        self.server_memory: spark.ServerMemory | None = None
+        self.version: str | None = None
+        self.peaks_reset = True
+
+    def warehouse_url(self, days: int, work: Path) -> str:
+        if self.url:
+            print(f"  dropping databases {', '.join(spark.SPARK_DATABASES)} on {self.url}", flush=True)
+            spark.drop_databases(self.url)
+            self.urls[days] = self.url
+        else:
+            from elt_assets.engines import spark_server
+
+            missing = spark_server.missing_requirement()
+            if missing:
+                raise SystemExit(missing)
+            root = work / self.SERVER_FOLDER
+            print(f"  starting a Spark Connect server in {root} ...", flush=True)
+            started = time.perf_counter()
+            self.roots.append(root)
+            url = spark_server.start(root, memory=self.memory, timeout=self.timeout)
+            self.urls[days] = url
+            pid = spark.java_pid(root)
+            if pid is None:
+                raise SystemExit(f"no java process for the Spark server in {root}")
+            self.server_memory = spark.ServerMemory(pid)
+            print(f"  {url} ready after {time.perf_counter() - started:.1f} s (JVM pid {pid})", flush=True)
+        self.version = self.version or spark.server_version(self.urls[days])
+        return self.urls[days]
+
+    def floor_command(self, days: int, work: Path, landing: Path) -> tuple[list[str], dict[str, str]]:
+        return DuckDBWarehouses().floor_command(days, work, landing)
+
+    def compare(self, days: int, work: Path) -> pg.Comparison:
+        return spark.compare_with_floor(self.urls[days], work / "floor.duckdb", ANALYTICS_TABLE)
+
+    def history_done(self, days: int, work: Path) -> None:
+        """Stop the history's own server."""
+        if self.server_memory is not None:
+            self.peaks_reset = self.peaks_reset and self.server_memory.resets
+            self.server_memory = None
+        self._stop_servers()
+
+    def _stop_servers(self) -> None:
+        from elt_assets.engines import spark_server
+
+        while self.roots:
+            root = self.roots.pop()
+            print(f"stopping the Spark Connect server in {root}", flush=True)
+            spark_server.stop(root)
+
+    def cleanup(self) -> None:
+        """On an existing server, drop the project's databases; the own servers' data go with
+        the work folder."""
+        if self.url:
+            print(f"dropping databases {', '.join(spark.SPARK_DATABASES)} on {self.url}", flush=True)
+            spark.drop_databases(self.url)
+
+    def close(self) -> None:
+        """Stop any own server still running (after a failure)."""
+        self._stop_servers()
+
+    def describe(self) -> dict:
+        return {
+            "server": self.url or "local, started by the harness for each history (local[2])",
+            "server_version": self.version,
+            "driver_memory": None if self.url else self.memory,
+            "server_peak_rss": (
+                "not measured (an existing server)" if self.url
+                else "the server JVM's VmHWM during each step" if self.peaks_reset
+                else "the server JVM's VmHWM since the server started (resetting it failed)"
+            ),
+        }
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -359,11 +505,15 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
         print(f"  floor detail: {json.dumps(history.floor_detail)}", flush=True)
     print(f"backfilling {first}..{last} ...", flush=True)
     history.steps["backfill"], _ = measure(
-        "backfill", dagster_materialize(["--partition-range", f"{first}...{last}"]), rows, env
+        "backfill", dagster_materialize(["--partition-range", f"{first}...{last}"]), rows, env,
+        warehouses.server_memory,
     )
+    # The dagster-only twins measure Dagster, not the engine: not repeated for Spark.
+    dagster_only = with_floor and warehouses.engine != "spark"
     if with_floor:
         history.comparison = warehouses.compare(days, work)
         print(f"  backfill analytics == floor analytics: {history.comparison.equal} {asdict(history.comparison)}", flush=True)
+    if dagster_only:
         noop_env = noop_dagster_env(env, work / "dagster_home_noop")
         print("the same backfill with every step a no-op (Dagster's own cost) ...", flush=True)
         history.steps["dagster_only_backfill"], _ = measure(
@@ -372,26 +522,34 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
     move_day(held_back, landing, incremental_day)
     day_rows = event_rows(landing, [incremental_day])
     print(f"incremental day {incremental_day} ({args.day_repeats} runs) ...", flush=True)
-    measure_day(history, "incremental", incremental_day, day_rows, env, args.day_repeats)
-    if with_floor:
+    measure_day(history, "incremental", incremental_day, day_rows, env, args.day_repeats, warehouses.server_memory)
+    if dagster_only:
         measure_day(history, "dagster_only_day", incremental_day, day_rows, noop_env, args.day_repeats)
+    warehouses.history_done(days, work)
     return history
 
 
-def measure_day_runs(name: str, day: date, rows: int, env: dict[str, str], repeats: int) -> list[Step]:
+def measure_day_runs(name: str, day: date, rows: int, env: dict[str, str], repeats: int,
+                     server: spark.ServerMemory | None = None) -> list[Step]:
     """Materialize every asset for one day `repeats` times, each a whole process."""
     runs = []
     for attempt in range(1, repeats + 1):
         print(f"  {name} {day}, run {attempt} of {repeats} ...", flush=True)
-        runs.append(measure(name, dagster_materialize(["--partition", day.isoformat()]), rows, env)[0])
+        runs.append(measure(name, dagster_materialize(["--partition", day.isoformat()]), rows, env, server)[0])
     return runs
 
 
-def measure_day(history: History, name: str, day: date, rows: int, env: dict[str, str], repeats: int) -> None:
-    """Materialize one day `repeats` times; keep the best run and every run's seconds."""
-    runs = measure_day_runs(name, day, rows, env, repeats)
+def measure_day(history: History, name: str, day: date, rows: int, env: dict[str, str], repeats: int,
+                server: spark.ServerMemory | None = None) -> None:
+    """Materialize one day `repeats` times; keep the best run and every run's seconds (and,
+    with a server, every run's server peak RSS)."""
+    runs = measure_day_runs(name, day, rows, env, repeats, server)
     history.steps[name] = min(runs, key=lambda step: step.wall_seconds)
     history.repeats[name] = [round(step.wall_seconds, 3) for step in runs]
+    if server:
+        history.server_repeats[name] = [
+            None if step.server_peak_rss_mb is None else round(step.server_peak_rss_mb, 1) for step in runs
+        ]
 
 
 def run_sample_day(work: Path, env: dict[str, str], repeats: int) -> list[Step]:
@@ -423,6 +581,9 @@ def targets(engine: str, days: int, long_days: int) -> list[Target]:
     )
     if engine == "postgres":
         return [Target("backfill_over_floor", "backfill / floor", 1.5), *scaling]
+    if engine == "spark":
+        # backfill / floor is reported, informative only: Spark against DuckDB on one machine.
+        return scaling
     return [
         Target("backfill_over_floor", "backfill / floor", 0.8),
         Target(f"incremental_{days}_seconds", f"incremental({days}) seconds", 5.0),
@@ -461,25 +622,38 @@ def judge(goals: list[Target], values: dict[str, float]) -> list[dict]:
     return verdicts
 
 
+def step_record(engine: str, step: Step) -> dict:
+    """A step as JSON; the server's peak RSS only for Spark (None there when not measured)."""
+    record = asdict(step)
+    if engine != "spark":
+        del record["server_peak_rss_mb"]
+    return record
+
+
 def build_report(args, engine: str, warehouses, short: History, long: History | None, sample_runs: list[Step]) -> dict:
     steps = {
-        "floor": asdict(short.steps["floor"]),
-        "backfill": asdict(short.steps["backfill"]),
-        f"incremental_{args.days}": asdict(short.steps["incremental"]),
+        "floor": step_record(engine, short.steps["floor"]),
+        "backfill": step_record(engine, short.steps["backfill"]),
+        f"incremental_{args.days}": step_record(engine, short.steps["incremental"]),
     }
     for name in ("dagster_only_backfill", "dagster_only_day"):
         if name in short.steps:
-            steps[name] = asdict(short.steps[name])
+            steps[name] = step_record(engine, short.steps[name])
     if long:
-        steps[f"incremental_{args.long_days}"] = asdict(long.steps["incremental"])
+        steps[f"incremental_{args.long_days}"] = step_record(engine, long.steps["incremental"])
     if sample_runs:
-        steps["sample_day"] = asdict(min(sample_runs, key=lambda step: step.wall_seconds))
+        steps["sample_day"] = step_record(engine, min(sample_runs, key=lambda step: step.wall_seconds))
     values = figures(args, short, long, sample_runs)
     ratios = {name: value for name, value in values.items() if "_over_" in name}
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__}
+    if engine == "spark":
+        from importlib.metadata import version
+
+        machine["pyspark"] = version("pyspark")
     report = {
         "engine": engine,
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
-        **({"postgres": warehouses.describe()} if engine == "postgres" else {}),
+        "machine": machine,
+        **({engine: warehouses.describe()} if engine in ("postgres", "spark") else {}),
         "scale": {"users": args.users, "days": args.days, "events_per_day": args.events_per_day, "long_days": args.long_days},
         "steps": steps,
         "floor_detail": short.floor_detail,
@@ -496,17 +670,43 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
         report["sample_day_runs"] = [asdict(step) for step in sample_runs]
     if engine == "postgres":
         report["peak_rss_note"] = "client processes only; the PostgreSQL server's backends are not counted"
+    if engine == "spark":
+        report["day_runs_server_peak_rss_mb"] = {
+            f"incremental_{args.days}": short.server_repeats.get("incremental"),
+            **({f"incremental_{args.long_days}": long.server_repeats.get("incremental")} if long else {}),
+        }
+        report["informative_only"] = ["backfill_over_floor"]
+        report["peak_rss_note"] = (
+            "peak_rss_mb: the client process tree (dagster and its run workers); server_peak_rss_mb: "
+            "the Spark server JVM's VmHWM during the step, reset before it (null: not measured, "
+            "i.e. an existing server, or a step the server takes no part in such as the floor)"
+        )
     return report
 
 
 def print_report(report: dict) -> None:
     print()
-    print(f"engine: {report['engine']}" + (f"  server: {report['postgres']['server']} ({report['postgres']['server_version']})" if "postgres" in report else ""))
-    print(f"{'step':<22}{'wall s':>9}{'peak RSS MB':>13}{'rows':>13}{'rows/s':>13}")
+    engine = report["engine"]
+    server = report.get(engine) if engine in ("postgres", "spark") else None
+    print(f"engine: {engine}" + (f"  server: {server['server']} ({server['server_version']})" if server else ""))
+    spark_mode = engine == "spark"
+    server_header = f"{'server peak MB':>16}" if spark_mode else ""
+    print(f"{'step':<22}{'wall s':>9}{'peak RSS MB':>13}{server_header}{'rows':>13}{'rows/s':>13}")
     for name, step in report["steps"].items():
-        print(f"{name:<22}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
+        server_peak = ""
+        if spark_mode:
+            value = step["server_peak_rss_mb"]
+            server_peak = f"{'-' if value is None else format(value, '.0f'):>16}"
+        print(f"{name:<22}{step['wall_seconds']:>9.2f}{step['peak_rss_mb']:>13.0f}{server_peak}{step['rows']:>13,}{step['rows'] / step['wall_seconds']:>13,.0f}")
+    if spark_mode:
+        measured = not server["server_peak_rss"].startswith("not measured")
+        print("peak RSS MB: the client process tree; server peak MB: " + server["server_peak_rss"]
+              + (" (- on the floor, which does not use the server)" if measured else ""))
     for name, runs in report["day_runs_seconds"].items():
         print(f"{name} runs (s): " + ", ".join(f"{run:.2f}" for run in runs))
+    for name, peaks in report.get("day_runs_server_peak_rss_mb", {}).items():
+        if peaks and any(peak is not None for peak in peaks):
+            print(f"{name} runs, server peak MB: " + ", ".join("-" if peak is None else f"{peak:.0f}" for peak in peaks))
     if "sample_day_runs" in report:
         print("sample day runs (s): " + ", ".join(f"{run['wall_seconds']:.2f}" for run in report["sample_day_runs"]))
     print()
@@ -515,11 +715,15 @@ def print_report(report: dict) -> None:
         value = "-" if target["value"] is None else f"{target['value']:.2f}"
         verdict = {True: "met", False: "not met", None: "not measured"}[target["met"]]
         print(f"{target['label']:<38}{value:>10}{'<= ' + format(target['limit'], 'g'):>11}  {verdict}")
+    for name in report.get("informative_only", []):
+        if name in report["ratios"]:
+            label = name.replace("_over_", " / ")
+            print(f"{label:<38}{report['ratios'][name]:>10.2f}{'-':>11}  informative only (Spark vs the DuckDB floor on one machine)")
     print(f"backfill analytics equals floor: {report['backfill_analytics_equals_floor']}")
 
 
 def result_file(out: Path, engine: str, args) -> Path:
-    """bench-<scale>.json for DuckDB (as before), bench-postgres-<scale>.json for PostgreSQL."""
+    """bench-<scale>.json for DuckDB (as before), bench-<engine>-<scale>.json for the others."""
     prefix = "bench-" if engine == "duckdb" else f"bench-{engine}-"
     return out / f"{prefix}{args.users}u-{args.days}d-{args.events_per_day}e.json"
 
@@ -529,11 +733,15 @@ def result_file(out: Path, engine: str, args) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--postgres-url", help="admin SQLAlchemy URL of a PostgreSQL server: benchmark PostgreSQL, not DuckDB")
-    parser.add_argument("--users", type=int, help="users (DuckDB 100000, PostgreSQL 10000)")
-    parser.add_argument("--days", type=int, help="days of the history the floor and backfill cover (30)")
-    parser.add_argument("--events-per-day", type=int, help="events a day (DuckDB 1000000, PostgreSQL 100000)")
-    parser.add_argument("--long-days", type=int, help="history for the second incremental day, 0 skips it (DuckDB 180, PostgreSQL 90)")
+    engines = parser.add_mutually_exclusive_group()
+    engines.add_argument("--postgres-url", help="admin SQLAlchemy URL of a PostgreSQL server: benchmark PostgreSQL, not DuckDB")
+    engines.add_argument("--spark", action="store_true", help="benchmark Spark on a local Spark Connect server the harness starts")
+    engines.add_argument("--spark-url", help="benchmark Spark on an existing server, sc://HOST:PORT (its project databases are dropped)")
+    parser.add_argument("--spark-memory", default="2g", help="driver memory of the harness's own Spark server (2g)")
+    parser.add_argument("--users", type=int, help="users (DuckDB 100000, PostgreSQL and Spark 10000)")
+    parser.add_argument("--days", type=int, help="days of the history the floor and backfill cover (30; Spark 10)")
+    parser.add_argument("--events-per-day", type=int, help="events a day (DuckDB 1000000, PostgreSQL and Spark 100000)")
+    parser.add_argument("--long-days", type=int, help="history for the second incremental day, 0 skips it (DuckDB 180, PostgreSQL 90, Spark 30)")
     parser.add_argument("--no-sample-day", action="store_true", help="skip the sample-day step (DuckDB only)")
     parser.add_argument("--day-repeats", type=int, default=DAY_REPEATS, help=f"runs of each one-day step; the best counts ({DAY_REPEATS})")
     parser.add_argument("--start", default="2023-06-01")
@@ -542,7 +750,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the generated files, warehouses and databases")
     args = parser.parse_args(argv)
-    defaults = DEFAULT_SCALES["postgres" if args.postgres_url else "duckdb"]
+    if args.spark_url and not args.spark_url.startswith("sc://"):
+        parser.error("--spark-url must be a Spark Connect URL, sc://HOST:PORT")
+    args.engine = "postgres" if args.postgres_url else "spark" if args.spark or args.spark_url else "duckdb"
+    defaults = DEFAULT_SCALES[args.engine]
     for name, value in asdict(defaults).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -556,8 +767,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    engine = "postgres" if args.postgres_url else "duckdb"
-    warehouses = PostgresWarehouses(args.postgres_url) if engine == "postgres" else DuckDBWarehouses()
+    engine = args.engine
+    warehouses = (
+        PostgresWarehouses(args.postgres_url) if engine == "postgres"
+        else SparkWarehouses(args.spark_url, args.spark_memory) if engine == "spark"
+        else DuckDBWarehouses()
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ELT_", "DAGSTER_"))}
     print(f"engine {engine}: {args.users} users, {args.days} days, {args.events_per_day} events a day, long history {args.long_days} days", flush=True)
     try:
@@ -569,8 +784,11 @@ def main() -> None:
         sample_runs = [] if engine != "duckdb" or args.no_sample_day else run_sample_day(args.work / "sample_day", env, args.day_repeats)
         report = build_report(args, engine, warehouses, short, long, sample_runs)
     finally:
-        if not args.keep:
-            warehouses.cleanup()
+        try:
+            if not args.keep:
+                warehouses.cleanup()
+        finally:
+            warehouses.close()
     print_report(report)
     args.out.mkdir(parents=True, exist_ok=True)
     path = result_file(args.out, engine, args)
