@@ -1,12 +1,17 @@
-"""The ELT materialized for real into a DuckDB file, checked against the landing files."""
+"""The ELT materialized for real into a DuckDB file, checked against the landing files;
+and what each asset's page says about its columns and files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
+from elt_assets.assets import readout as readout_asset
+from elt_assets.definitions import defs
+from elt_assets.models.registry import registry
 from elt_assets_tests.support import (
     TABLES,
     query,
@@ -231,3 +236,63 @@ def test_parquet_part_files_load_like_csv(tmp_path, duckdb_url):
             assert ours == theirs, table
         else:
             assert table_digest(parquet_url, table) == table_digest(duckdb_url, table), table
+
+
+def _asset_nodes():
+    return defs.resolve_asset_graph().asset_nodes
+
+
+def test_every_model_asset_links_its_sql_and_schema_entry():
+    """`dagster/code_references`: the files an asset page links to, in the open-source UI too."""
+    models = registry()
+    checked = set()
+    for node in _asset_nodes():
+        group, name = node.key.path
+        model = models[name]
+        references = node.metadata["dagster/code_references"].code_references
+        paths = [Path(reference.file_path) for reference in references]
+        assert all(path.is_file() for path in paths), node.key
+        spec = model.sql_path.parent / "_models.yml"
+        [entry] = [reference for reference in references if Path(reference.file_path) == spec]
+        line = spec.read_text().splitlines()[entry.line_number - 1]
+        if group == "landing":
+            # The files' contract: the entry's `source:` block and the raw table's DDL.
+            assert paths == [spec, model.sql_path], node.key
+            assert line.strip() == "source:", node.key
+        else:
+            assert paths[0] == model.sql_path and model.sql_path.stem == name, node.key
+            assert line.strip() == f"{name}:", node.key
+            assert {model.metric_path(metric) for metric in model.metrics} <= set(paths)
+        if model.materialization == "python":  # the readout: its code too
+            assert Path(readout_asset.__file__) in paths, node.key
+        checked.add(group)
+    assert checked == {"landing", "raw_data", "staging", "core", "analytics"}
+
+
+def test_column_descriptions_name_their_upstream_columns():
+    """The open-source UI shows column descriptions but not column lineage (Dagster+ does)."""
+    descriptions = {
+        node.key.to_user_string(): {
+            column.name: column.description for column in node.metadata["dagster/column_schema"].columns
+        }
+        for node in _asset_nodes()
+    }
+    assert descriptions["analytics/analytics_variant_user_daily"]["revenue"] == (
+        "Revenue, the sum of amounts paid. ← core.fact_user_event.paidamount"
+    )
+    assert descriptions["analytics/analytics_variant_user_daily"]["num_of_clicks"].endswith(
+        "← core.fact_user_event.clicked, core.fact_user_event.item_id"
+    )
+    assert descriptions["raw_data/user_event"]["clicked"].endswith("← landing/user_event.clicked")
+    # Every column the lineage traces, on every asset, names all its sources.
+    for node in _asset_nodes():
+        lineage = node.metadata.get("dagster/column_lineage")
+        for column, deps in (lineage.deps_by_column.items() if lineage else ()):
+            description = descriptions[node.key.to_user_string()][column]
+            assert description.endswith("← " + ", ".join(_named(dep) for dep in deps)), (node.key, column)
+
+
+def _named(dep: dg.TableColumnDep) -> str:
+    """A column as a description names it: schema.table.column, or landing/table.column."""
+    separator = "/" if dep.asset_key.path[0] == "landing" else "."
+    return f"{separator.join(dep.asset_key.path)}.{dep.column_name}"

@@ -1,30 +1,32 @@
-"""The A/B-test readout, checked against an independent computation on planted effects."""
+"""The A/B-test readout, checked against an independent computation on planted effects,
+and what each day's materialization shows of it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
 from elt_assets.readout.distributions import chi_square_sf
 from elt_assets.landing.generator import generate_landing
-from elt_assets.readout.statistics import VariantTotals, readout
+from elt_assets.readout.statistics import MetricRow, VariantTotals, readout, table_cells
 from elt_assets_tests.support import rows, run_elt
 
 LAST_DAY = "2023-06-05"
 
 
-def _build(root: Path, **knobs) -> tuple[Path, str]:
+def _build(root: Path, **knobs) -> tuple[Path, str, dg.ExecuteInProcessResult]:
     landing = root / "landing"
     generate_landing(
         landing, users=6000, days=5, events_per_day=36000, seed=21, late_user_share=0.0,
         reassignments=0, metadata_changes=0, null_datestamp_rows=0, **knobs,
     )
     url = f"duckdb:///{root / 'warehouse.duckdb'}"
-    run_elt(landing, url, "2023-06-01", LAST_DAY)
-    return landing, url
+    return landing, url, run_elt(landing, url, "2023-06-01", LAST_DAY)
 
 
 def _readout(url: str, day: str = LAST_DAY) -> dict[str, tuple]:
@@ -58,7 +60,7 @@ def planted(tmp_path_factory):
 
 
 def test_a_planted_lift_is_found_inside_its_interval(planted):
-    landing, url = planted
+    landing, url, _result = planted
     control, test, lift, low, high, p_value, flagged = _readout(url)["ctr"]
     truth = 0.12 / 0.10 - 1
     assert low < truth < high
@@ -71,7 +73,7 @@ def test_a_planted_lift_is_found_inside_its_interval(planted):
 
 
 def test_the_readout_is_cumulative_day_by_day(planted):
-    _landing, url = planted
+    _landing, url, _result = planted
     impressions = [_readout(url, f"2023-06-0{day}")["impressions"] for day in range(1, 6)]
     totals = [row[0] + row[1] for row in impressions]
     assert totals == sorted(totals) and totals[0] < totals[-1]
@@ -80,7 +82,7 @@ def test_the_readout_is_cumulative_day_by_day(planted):
 
 def test_late_events_for_an_earlier_day_reach_the_later_readouts(tmp_path):
     """Day 5 is built after day 2 got late events while day 4's totals were not rebuilt."""
-    landing, url = _build(tmp_path)
+    landing, url, _result = _build(tmp_path)
     path = landing / "user_event" / "2023-06-02.csv"
     header, *lines = path.read_text().splitlines()
     late = []
@@ -95,7 +97,7 @@ def test_late_events_for_an_earlier_day_reach_the_later_readouts(tmp_path):
 
 
 def test_an_a_a_experiment_does_not_flag(tmp_path):
-    _landing, url = _build(tmp_path, ctr={"control": 0.10, "test": 0.10})
+    _landing, url, _result = _build(tmp_path, ctr={"control": 0.10, "test": 0.10})
     readout = _readout(url)
     _control, _test, _lift, low, high, p_value, flagged = readout["ctr"]
     assert low < 0 < high
@@ -104,10 +106,88 @@ def test_an_a_a_experiment_does_not_flag(tmp_path):
 
 
 def test_a_skewed_split_is_a_sample_ratio_mismatch(tmp_path):
-    _landing, url = _build(tmp_path, test_share=0.1)
+    _landing, url, _result = _build(tmp_path, test_share=0.1)
     control_users, test_users, _lift, _low, _high, p_value, flagged = _readout(url)["users"]
     assert test_users < control_users / 5
     assert p_value < 0.001 and flagged is True
+
+
+def _readout_materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Each day's materialization of the readout: its metadata by partition key."""
+    return {
+        event.materialization.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key.path == ["analytics", "ab_test_readout"]
+    }
+
+
+# A number in scientific notation, e.g. 2.092e+04 or 2.519e-11.
+EXPONENT = re.compile(r"\de[+-]?\d")
+
+
+def _table_rows(markdown: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A markdown table's header cells, and each row's cells by its first cell."""
+    header, _rule, *lines = markdown.splitlines()
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    return cells(header), {cells(line)[0]: cells(line) for line in lines}
+
+
+def test_the_readout_table_is_narrow_and_fixed_point(planted):
+    _landing, _url, result = planted
+    by_day = _readout_materializations(result)
+    assert sorted(by_day) == [f"2023-06-0{day}" for day in range(1, 6)]
+    for day, metadata in by_day.items():
+        markdown = metadata["readout"].value
+        header, table = _table_rows(markdown)
+        assert header == ["metric", "control", "test", "lift [95% CI]", "p-value", "flag"]
+        assert list(table) == ["users", "impressions", "ctr", "purchase conversion", "revenue per user"], day
+        assert all(len(cells) == len(header) for cells in table.values())
+        assert not EXPONENT.search(markdown), day
+        # The interval shares the lift's column; rates are percents, counts whole.
+        assert re.fullmatch(r"\+\d+\.\d% \[\+\d+\.\d%,\s\+\d+\.\d%\]", table["ctr"][3]), table["ctr"]
+        assert re.fullmatch(r"\d+\.\d\d%", table["ctr"][1]) and re.fullmatch(r"[\d,]+", table["users"][1])
+        assert "preview" not in metadata  # the readable table replaces the raw rows
+    # A planted 20% lift on 5 days of traffic: far below what four decimals show.
+    assert _table_rows(by_day[LAST_DAY]["readout"].value)[1]["ctr"][4:] == ["<0.0001", "significant"]
+
+
+def test_each_day_carries_its_figures_as_numbers(planted):
+    """The numbers the asset's plots chart: the same as that day's rows in the warehouse."""
+    _landing, url, result = planted
+    for day, metadata in _readout_materializations(result).items():
+        table = _readout(url, day)
+        for metric, (control, test, lift, _low, _high, p_value, _flagged) in table.items():
+            for suffix, value in (("control", control), ("test", test), ("lift", lift), ("p_value", p_value)):
+                key = f"{metric}_{suffix}"
+                if value is None:
+                    assert key not in metadata, (day, key)
+                else:
+                    assert isinstance(metadata[key], dg.FloatMetadataValue), (day, key)
+                    assert metadata[key].value == pytest.approx(value, rel=1e-12), (day, key)
+        for key in ("ctr_control", "ctr_test", "ctr_lift", "ctr_p_value", "purchase_conversion_test",
+                    "revenue_per_user_control", "revenue_per_user_lift", "users_p_value"):
+            assert key in metadata, (day, key)
+
+
+def test_the_table_writes_extreme_values_without_exponents():
+    rows = [
+        MetricRow("users", 20920, 20811, -0.0052, None, None, 0.59, False),
+        MetricRow("impressions", 2.092e7, 2.1e7, 0.0038, None, None, None, None),
+        MetricRow("ctr", 0.10002, 0.12, 0.1997, 0.1814, 0.2183, 2.519e-11, True),
+        MetricRow("revenue_per_user", 1.5e-5, 123456.789, None, None, None, None, None),
+    ]
+    cells = [tuple(cell.replace("\N{NO-BREAK SPACE}", " ") for cell in table_cells(row)) for row in rows]
+    assert cells == [
+        ("users", "20,920", "20,811", "-0.5%", "0.5900", "split ok"),
+        ("impressions", "20,920,000", "21,000,000", "+0.4%", "–", "–"),
+        ("ctr", "10.00%", "12.00%", "+20.0% [+18.1%, +21.8%]", "<0.0001", "significant"),
+        ("revenue per user", "0.00", "123,456.79", "–", "–", "–"),
+    ]
+
+
 def _totals(users: pd.DataFrame) -> VariantTotals:
     return VariantTotals(
         users=len(users),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from elt_assets.definitions import defs
 from elt_assets.settings import PROJECT_ROOT
@@ -31,7 +32,7 @@ from elt_assets_tests.support import copy_sample, rows, run_elt
 
 # CI sets this so that a missing browser fails the run instead of skipping the test.
 REQUIRE_BROWSER = os.environ.get("ELT_REQUIRE_BROWSER") == "1"
-# Set to copy the graph and readout screenshots over the ones the README embeds.
+# Set to copy the graph, readout and chart screenshots over the ones the docs embed.
 REFRESH_DOCS = os.environ.get("ELT_REFRESH_DOCS_SCREENSHOTS") == "1"
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +52,10 @@ ASSETS = sorted(key.path[-1] for key in defs.resolve_asset_graph().get_all_asset
 # "Materialize all" covers the assets this code location builds, not the landing files.
 MATERIALIZABLE = list(defs.resolve_asset_graph().materializable_asset_keys)
 DAY = "2023-06-05"
+# A day of the range run the fixture builds before the UI opens.
+RANGE_DAY = "2023-06-02"
+# The readout's table must fit a laptop's screen, not just the test's wider window.
+READOUT_WIDTH = 1440
 
 INSTANCE_YAML = """\
 telemetry:
@@ -156,6 +161,18 @@ def ui_environment(tmp_path):
     return {"home": home, "landing": landing, "url": url, "log": tmp_path / "webserver.log"}
 
 
+def _workspace_in(folder: Path) -> Path:
+    """The project's workspace.yaml, written into `folder` with its working directories made
+    absolute: Dagster resolves them from where the webserver runs."""
+    workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())
+    for entry in workspace["load_from"]:
+        for target in entry.values():
+            target["working_directory"] = str((PROJECT_ROOT / target.get("working_directory", ".")).resolve())
+    path = folder / "workspace.yaml"
+    path.write_text(yaml.safe_dump(workspace))
+    return path
+
+
 @pytest.fixture
 def webserver(browser_available, ui_environment):
     """`dagster-webserver` for this project on a free loopback port; its base URL."""
@@ -171,8 +188,11 @@ def webserver(browser_available, ui_environment):
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port),
-             "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
+             "-w", str(_workspace_in(log.parent))],
+            # Not from the project folder: Dagster's CLI loads a .env from the working
+            # directory over the environment, and `elt-assets quickstart` records
+            # ELT_START_DATE in one there; the test's settings are the ones above.
+            cwd=log.parent, env=environment, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -274,6 +294,21 @@ def test_one_day_launched_from_the_ui_lands_in_the_warehouse(page, webserver, ui
     expect(page.get_by_text("dagster/row_count")).to_be_visible()
     _shot(page, "02-partitions")
 
+    # One day of the fact, built in a range run: its page counts that day's rows alone.
+    navigation.get_by_text("Catalog", exact=True).click()
+    page.get_by_role("link", name=re.compile(r"fact_user_event")).click()
+    expect(page).to_have_url(re.compile(r"/assets/core/fact_user_event"))
+    page.get_by_role("tab", name="Partitions").click()
+    page.get_by_placeholder("Filter by name").fill("2023-06")
+    page.get_by_title(RANGE_DAY, exact=True).click()
+    row_count = page.get_by_role("cell", name="dagster/row_count", exact=True).locator("xpath=following-sibling::td[1]")
+    day_rows = len(rows(url, "core.fact_user_event", f"where cast(datestamp as date) = date '{RANGE_DAY}'"))
+    window_rows = len(rows(url, "core.fact_user_event"))
+    assert 0 < day_rows < window_rows
+    expect(row_count).to_have_text(re.compile(rf"^\s*{day_rows:,}\s*$".replace(",", ",?")))  # 3,141 or 3141
+    row_count.scroll_into_view_if_needed()
+    _shot(page, "02-fact-partition")
+
     # Materialize all, for one day only.
     navigation.get_by_text("Lineage", exact=True).click()
     page.get_by_role("button", name="Materialize all").click()
@@ -312,21 +347,30 @@ def test_one_day_launched_from_the_ui_lands_in_the_warehouse(page, webserver, ui
     assert [run["status"] for run in runs] == ["SUCCESS"]
     assert {"key": "dagster/partition", "value": DAY} in runs[0]["tags"]
 
-    # The readout's latest materialization: its table and its chart.
+    # The readout's latest materialization: its table and its chart, on a laptop's screen.
+    page.set_viewport_size({"width": READOUT_WIDTH, "height": 1000})
     navigation.get_by_text("Catalog", exact=True).click()
     page.get_by_role("link", name=re.compile(r"ab_test_readout")).click()
     page.get_by_role("tab", name="Events").click()
     expect(page.get_by_text(re.compile(rf"Partition\s*{DAY}\s*materialized in run\s*{run_id[:8]}"))).to_be_visible()
     readout = page.get_by_role("row").filter(has=page.get_by_text("readout", exact=True))
-    readout.scroll_into_view_if_needed()
-    for metric in ("users", "ctr", "revenue_per_user"):
+    readout.evaluate("row => row.scrollIntoView({block: 'center'})")
+    for metric in ("users", "ctr", "revenue per user"):
         expect(readout.get_by_role("cell", name=metric, exact=True)).to_be_visible()
+    # The whole table fits: its last column, header and cells, is not cut off on the right
+    # (the viewport check counts what an ancestor's overflow hides as out of view).
+    last_header = readout.get_by_role("columnheader", name="flag", exact=True)
+    expect(last_header).to_be_in_viewport(ratio=1)
+    last_cell = readout.get_by_role("cell", name="revenue per user", exact=True).locator("xpath=../td[last()]")
+    expect(last_cell).to_be_in_viewport(ratio=1)
+    readout_shot = _shot(page, "05-ab-test-readout")
+
     chart_row = page.get_by_role("row").filter(has=page.get_by_text("daily_ctr_chart", exact=True))
     chart_row.get_by_text("Show Markdown").click()
     chart = page.get_by_role("dialog").get_by_role("img", name=f"Daily click-through rate per variant, up to {DAY}")
     expect(chart).to_be_visible()
     assert chart.evaluate("image => image.complete && image.naturalWidth > 0")
-    readout_shot = _shot(page, "05-ab-test-readout")
+    chart_shot = _shot(page, "06-daily-ctr-chart")
 
     # What the run wrote, read back from the warehouse.
     daily = rows(url, "analytics.analytics_variant_user_daily", f"where datestamp = '{DAY}'")
@@ -338,3 +382,4 @@ def test_one_day_launched_from_the_ui_lands_in_the_warehouse(page, webserver, ui
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(graph_shot, DOCS / "asset-graph.png")
         shutil.copyfile(readout_shot, DOCS / "ab-test-readout.png")
+        shutil.copyfile(chart_shot, DOCS / "daily-ctr-chart.png")

@@ -9,10 +9,10 @@ from elt_assets.assets.landing import landing_key, raw_column_lineage
 from elt_assets.checks.data_tests import evaluate_model_tests, in_step_check_specs
 from elt_assets.checks.freshness import raw_freshness_policy
 from elt_assets.engines import WarehouseError, engine_class
-from elt_assets.models.lineage import column_lineage
+from elt_assets.models.lineage import code_references, column_lineage, columns_with_upstream
 from elt_assets.models.run import run_model
 from elt_assets.models.registry import Model, registry
-from elt_assets.partitions import daily_partitions, single_run_backfill, window_days
+from elt_assets.partitions import daily_partitions, every_day_up_to, single_run_backfill, window_days
 from elt_assets.resources import LandingZoneResource, WarehouseResource
 
 KIND_BY_MATERIALIZATION = {
@@ -33,6 +33,15 @@ def warehouse_kind() -> str:
         return "sql"
 
 
+def model_deps(model: Model) -> list[dg.AssetDep]:
+    """The model's upstream assets; a depends-on-past model reads every earlier day of them."""
+    mapping = every_day_up_to if model.depends_on_past else None
+    return [
+        dg.AssetDep(dg.AssetKey([upstream.schema, upstream.name]), partition_mapping=mapping)
+        for upstream in registry().upstream(model)
+    ]
+
+
 def build_model_asset(model: Model) -> dg.AssetsDefinition:
     """A daily-partitioned asset keyed [schema, table] that runs the model for its window.
 
@@ -40,7 +49,7 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
     the step, so this run builds nothing downstream of it.
     """
     models = registry()
-    deps = [dg.AssetKey([upstream.schema, upstream.name]) for upstream in models.upstream(model)]
+    deps = model_deps(model)
     landing = model.materialization == "landing"
     if landing and model.source:
         deps.append(landing_key(model))
@@ -61,13 +70,11 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         metadata={
             "sql_file": dg.MetadataValue.path(str(model.sql_path)),
             "partition_column": model.partition_column or "",
-            "dagster/column_schema": dg.TableSchema(
-                columns=[
-                    dg.TableColumn(name=name, description=text or None)
-                    for name, text in model.columns.items()
-                ]
-            ),
+            # Open-source Dagster shows descriptions but draws column lineage only in
+            # Dagster+: each description also names the columns it is computed from.
+            "dagster/column_schema": columns_with_upstream(model, lineage),
             **({"dagster/column_lineage": lineage} if lineage else {}),
+            "dagster/code_references": code_references(model),
         },
     )
     def _model_asset(
@@ -79,6 +86,8 @@ def build_model_asset(model: Model) -> dg.AssetsDefinition:
         engine = warehouse.engine()  # resolves any secret once per step
         with landing_zone.open() as zone:
             run = run_model(engine, models, model, first_day, end_day, landing_root=zone)
+        for warning in run.warnings:
+            context.log.warning(warning)
         context.log.info(
             f"{model.qualified_name} ({model.materialization}): {run.row_count} rows "
             f"for [{first_day}, {end_day})"

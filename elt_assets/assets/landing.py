@@ -6,6 +6,7 @@ pattern, formats, columns) and give the raw tables a visible upstream in the lin
 
 import dagster as dg
 
+from elt_assets.models.lineage import code_references
 from elt_assets.models.registry import Model, registry
 from elt_assets.partitions import daily_partitions
 from elt_assets.landing.raw_load import BOOKKEEPING_COLUMNS, TABLES_REQUIRED_EVERY_DAY
@@ -37,6 +38,7 @@ def landing_spec(model: Model) -> dg.AssetSpec:
             "path_pattern": dg.MetadataValue.text(f"$ELT_LANDING_DIR/{source.get('path_pattern', '')}"),
             "formats": dg.MetadataValue.text(", ".join(source.get("formats") or ["csv"])),
             "required_every_day": dg.MetadataValue.bool(every_day),
+            "dagster/code_references": code_references(model, source=True),
             "dagster/column_schema": dg.TableSchema(
                 columns=[
                     dg.TableColumn(name=name, description=text or None)

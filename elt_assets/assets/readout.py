@@ -1,16 +1,28 @@
 """The A/B-test readout asset: the experiment's cumulative result as of each day."""
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 
-from elt_assets.assets.factory import warehouse_kind
+from elt_assets.assets.factory import model_deps, warehouse_kind
 from elt_assets.engines.base import Engine, Session
+from elt_assets.models.lineage import code_references
+from elt_assets.models.build_log import check_build_order, record_build
 from elt_assets.models.metadata import days_metadata, markdown_table, relation_metadata
 from elt_assets.models.registry import Model, Registry, registry
 from elt_assets.partitions import daily_partitions, days_in, single_run_backfill, window_days
-from elt_assets.readout.statistics import VariantTotals, ctr_chart_markdown, readout
+from elt_assets.readout import statistics as readout_statistics
+from elt_assets.readout.statistics import (
+    TABLE_COLUMNS,
+    MetricRow,
+    VariantTotals,
+    ctr_chart_markdown,
+    readout,
+    table_cells,
+)
 from elt_assets.resources import WarehouseResource
 
 READOUT = registry()["ab_test_readout"]
@@ -32,7 +44,7 @@ CHART_DAYS = 60
 
 @dg.asset(
     key=["analytics", "ab_test_readout"],
-    deps=[dg.AssetKey([model.schema, model.name]) for model in registry().upstream(READOUT)],
+    deps=model_deps(READOUT),
     description=READOUT.description,
     group_name="analytics",
     owners=list(READOUT.owners),
@@ -45,7 +57,8 @@ CHART_DAYS = 60
         "partition_column": READOUT.partition_column,
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name=name, description=text) for name, text in READOUT.columns.items()]
-        )
+        ),
+        "dagster/code_references": code_references(READOUT, Path(__file__), Path(readout_statistics.__file__)),
     },
 )
 def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -57,9 +70,11 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     """
     first_day, end_day = window_days(context.partition_time_window)
     sql = ReadoutSql.render(registry())
-    rows: list[dict] = []
+    readouts: dict[date, list[MetricRow]] = {}
     engine = warehouse.engine()
     with engine.transaction() as session:
+        for warning in check_build_order(engine, session, registry(), READOUT, first_day, end_day):
+            context.log.warning(warning)
         for statement in engine.create_schema(READOUT.schema):
             statement.run(engine, session)
         for ddl, model in ((sql.create_table, READOUT), (sql.create_user_totals, USER_TOTALS)):
@@ -70,23 +85,28 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if not all(by_variant.get(variant) and by_variant[variant].users for variant in ("control", "test")):
                 context.log.warning(f"{day}: no users in both control and test yet; no readout for this day")
                 continue
-            rows += [{"as_of_date": day, **vars(row)} for row in readout(by_variant)]
+            readouts[day] = readout(by_variant)
+        rows = [{"as_of_date": day, **vars(row)} for day, day_rows in readouts.items() for row in day_rows]
         window = {"window_start": first_day, "window_end": end_day}
         engine.replace_window_rows(session, READOUT, [{name: row[name] for name in COLUMNS} for row in rows], window)
         for model in (READOUT, USER_TOTALS):
             for statement in engine.after_write(model):
                 statement.run(engine, session)
+        record_build(engine, session, READOUT, first_day, end_day)
         metadata = relation_metadata(engine, session, READOUT, first_day, end_day, sql.totals)
-        for day, values in days_metadata(engine, session, READOUT, first_day, end_day).items():
-            context.add_asset_metadata(values, partition_key=day.isoformat())
+        by_day = days_metadata(engine, session, READOUT, first_day, end_day)
         last_day = end_day - timedelta(days=1)
         daily = session.execute(
             sql.daily_ctr, {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}
         ).all()
-    latest = [row for row in rows if row["as_of_date"] == last_day]
-    metadata["readout"] = dg.MetadataValue.md(
-        markdown_table(COLUMNS[1:], [tuple(_rounded(row[name]) for name in COLUMNS[1:]) for row in latest])
-    )
+    # Each day's materialization gets that day's readout, as a table and as numbers that
+    # the asset's plots chart across days; the table replaces the raw rows' preview.
+    for day, values in by_day.items():
+        values.pop("preview", None)
+        if day in readouts:
+            values["readout"] = dg.MetadataValue.md(readout_markdown(readouts[day]))
+            values.update(readout_figures(readouts[day]))
+        context.add_asset_metadata(values, partition_key=day.isoformat())
     if daily:
         metadata["daily_ctr_chart"] = dg.MetadataValue.md(
             ctr_chart_markdown(
@@ -161,5 +181,25 @@ def _user_totals(engine: Engine, session: Session, sql: ReadoutSql, day: date, l
     }
 
 
-def _rounded(value):
-    return f"{value:.4g}" if isinstance(value, float) else value
+def readout_markdown(rows: list[MetricRow]) -> str:
+    """A day's readout as a markdown table narrow enough for the UI's metadata panel."""
+    return markdown_table(list(TABLE_COLUMNS), [table_cells(row) for row in rows])
+
+
+def readout_figures(rows: list[MetricRow]) -> dict[str, dg.MetadataValue]:
+    """A day's readout as numbers, `<metric>_control`, `_test`, `_lift`, `_p_value`
+    (e.g. ctr_lift): the keys the asset's plots chart across partitions.
+
+    A figure the day does not have (no p-value for impressions, no lift without a
+    control value) is left out rather than charted as a gap."""
+    figures = {}
+    for row in rows:
+        for suffix, value in (
+            ("control", row.control_value),
+            ("test", row.test_value),
+            ("lift", row.lift),
+            ("p_value", row.p_value),
+        ):
+            if value is not None and math.isfinite(value):
+                figures[f"{row.metric}_{suffix}"] = dg.MetadataValue.float(float(value))
+    return figures

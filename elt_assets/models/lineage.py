@@ -1,4 +1,5 @@
-"""What a model's SQL says about its columns: their names and where each comes from.
+"""What a model's SQL says about its columns: their names and where each comes from;
+and, for the asset pages, the files that define a model.
 
 sqlglot parses the rendered SQL, with every model's documented columns as the schema
 (so `select *` expands), and traces each output column back to the columns of the models
@@ -7,6 +8,9 @@ loads the code location (each run, the webserver, the daemon), so the result is 
 a JSON file named by a digest of the SQL folder and sqlglot's version (ELT_CACHE_DIR,
 default .elt_cache/ in the project): any change to a model or a schema file is a new
 digest, hence a fresh computation.
+
+Open-source Dagster does not draw `dagster/column_lineage` (only Dagster+ does), so each
+column's sources are also written into its description, which every asset page shows.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
+import warnings
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -22,11 +28,19 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from elt_assets.models.registry import Model, Registry, registry
+from elt_assets.models.registry import LAYERS, Model, Registry, registry
 from elt_assets.settings import SQL_DIR, cache_dir
 
 if TYPE_CHECKING:
     from sqlglot import exp
+
+SCHEMA_FILE = "_models.yml"
+# Marks where a column's description names the columns it is computed from.
+UPSTREAM_ARROW = "←"
+
+# Dagster marks code references as beta and warns on each one made; the assets' links to
+# their files are a deliberate choice, so the warning is silenced for these two classes.
+warnings.filterwarnings("ignore", message="Class `(LocalFileCodeReference|CodeReferencesMetadataValue)`")
 
 # The SQL files are written to run on DuckDB and PostgreSQL alike; DuckDB's reader parses
 # them, and nothing here depends on the dialect's finer points.
@@ -137,3 +151,76 @@ def _cache_path() -> Path:
             digest.update(str(file.relative_to(SQL_DIR)).encode() + b"\0" + file.read_bytes() + b"\0")
     folder = cache_dir()
     return folder / f"lineage-{digest.hexdigest()[:16]}.json"
+
+
+def columns_with_upstream(model: Model, lineage: dg.TableColumnLineage | None) -> dg.TableSchema:
+    """The model's documented columns, each description ending with the columns it is
+    computed from ("The user. ← staging.src_user_event.user_id")."""
+    deps = lineage.deps_by_column if lineage else {}
+    columns = []
+    for name, text in model.columns.items():
+        sources = ", ".join(_column_reference(dep) for dep in deps.get(name, ()))
+        description = " ".join(part for part in (text, sources and f"{UPSTREAM_ARROW} {sources}") if part)
+        columns.append(dg.TableColumn(name=name, description=description or None))
+    return dg.TableSchema(columns=columns)
+
+
+def _column_reference(dep: dg.TableColumnDep) -> str:
+    """A warehouse column as schema.table.column; a landing file's as landing/table.column."""
+    path = dep.asset_key.path
+    return f"{'.'.join(path) if path[0] in LAYERS else '/'.join(path)}.{dep.column_name}"
+
+
+def code_references(model: Model, *files: Path, source: bool = False) -> dg.CodeReferencesMetadataValue:
+    """`dagster/code_references` of a model's asset: its SQL file and its metrics' queries,
+    its entry in the layer's schema file, then any other files (its Python code). A Python
+    model's own statements (`queries:`) are left to its code: ten links would bury the rest.
+
+    With source=True, for the landing files' asset: the entry's `source:` block, then the
+    raw table's DDL, whose columns every landing file must carry.
+    """
+    spec = model.sql_path.parent / SCHEMA_FILE
+    # The UI writes "Open <label> in editor" and shortens long labels in the middle.
+    spec_label = f"{model.schema}/{SCHEMA_FILE}"
+
+    def reference(path: Path, label: str, line_number: int | None = None) -> dg.LocalFileCodeReference:
+        return dg.LocalFileCodeReference(file_path=str(path), line_number=line_number, label=label)
+
+    sql = reference(model.sql_path, model.sql_path.name)
+    if source:
+        references = [reference(spec, spec_label, _line_of(spec, model.name, "source")), sql]
+    else:
+        references = [
+            sql,
+            *(reference(model.metric_path(metric), model.metric_path(metric).name) for metric in model.metrics),
+            reference(spec, spec_label, _line_of(spec, model.name)),
+        ]
+    references += [reference(path, path.name) for path in files]
+    return dg.CodeReferencesMetadataValue(code_references=references)
+
+
+def _line_of(spec: Path, model_name: str, key: str | None = None) -> int | None:
+    """The 1-based line of a model's entry under `models:`, or of `key:` directly inside it."""
+    # (line number, indentation, key) of every line that is not blank or a comment
+    keys = [
+        (number, len(line) - len(line.lstrip()), line.strip().split(":")[0])
+        for number, line in enumerate(spec.read_text(encoding="utf-8").splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    models = next((index for index, (_, depth, name) in enumerate(keys) if depth == 0 and name == "models"), None)
+    if models is None or models + 1 >= len(keys):
+        return None
+    entries = keys[models + 1 :]
+    entry_depth = entries[0][1]
+    for index, (number, depth, name) in enumerate(entries):
+        if depth != entry_depth or name != model_name:
+            continue
+        inside = entries[index + 1 :]
+        child_depth = inside[0][1] if inside else None
+        for inner_number, inner_depth, inner_name in inside:
+            if inner_depth <= entry_depth:
+                break  # the next entry: the key is not in this one
+            if key is not None and inner_depth == child_depth and inner_name == key:
+                return inner_number
+        return number
+    return None

@@ -9,7 +9,7 @@ revenue per user uses Welch's t-test, its interval divided by the control mean. 
 variant split is checked for a sample ratio mismatch with a chi-square test against
 50/50. Everything is computed from a few sums per variant (`VariantTotals`), so the
 readout never holds one row per user in Python; the tests check the figures against
-statsmodels and scipy.stats.
+statsmodels and scipy.stats. `table_cells` writes a row the way the asset's table shows it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,18 @@ ALPHA = 0.05
 # day, and a mismatch means the assignment itself is broken.
 SRM_ALPHA = 0.001
 METRICS = ("users", "impressions", "ctr", "purchase_conversion", "revenue_per_user")
+# How the readout table writes each metric's values: counts whole, rates as percents.
+VALUE_FORMATS = {
+    "users": "{:,.0f}",
+    "impressions": "{:,.0f}",
+    "ctr": "{:.2%}",
+    "purchase_conversion": "{:.2%}",
+    "revenue_per_user": "{:,.2f}",
+}
+# p-values are written with four decimals, and "<0.0001" below that: more digits are
+# noise, not evidence.
+P_VALUE_DECIMALS = 4
+TABLE_COLUMNS = ("metric", "control", "test", "lift [95% CI]", "p-value", "flag")
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,50 @@ def _mean_difference(metric: str, control: VariantTotals, test: VariantTotals) -
         p_value,
         p_value < ALPHA,
     )
+
+
+def table_cells(row: MetricRow) -> tuple[str, ...]:
+    """A readout row as the table shows it (TABLE_COLUMNS): fixed-point text, no exponents.
+
+    The table must fit the Dagster UI's metadata panel on a 1440 px screen, so a cell may
+    wrap where it reads well: a metric's name between its words ("revenue per user"),
+    the lift's cell between the lift and its interval, never inside the interval (a
+    no-break space after its comma)."""
+    value_format = VALUE_FORMATS.get(row.metric, "{:,.4f}")
+
+    def value(number: float | None) -> str:
+        return value_format.format(number) if _finite(number) else "–"
+
+    lift = _signed_percent(row.lift)
+    if _finite(row.lift_ci_low) and _finite(row.lift_ci_high):
+        lift += f" [{_signed_percent(row.lift_ci_low)},\N{NO-BREAK SPACE}{_signed_percent(row.lift_ci_high)}]"
+    if row.flagged is None:
+        flag = "–"
+    elif row.metric == "users":
+        flag = "ratio mismatch" if row.flagged else "split ok"
+    else:
+        flag = "significant" if row.flagged else "not significant"
+    metric = row.metric.replace("_", " ")
+    return metric, value(row.control_value), value(row.test_value), lift, p_value_text(row.p_value), flag
+
+
+def p_value_text(p_value: float | None) -> str:
+    """Four decimals, "<0.0001" below that; "–" when there is no test."""
+    if not _finite(p_value):
+        return "–"
+    smallest = 10.0**-P_VALUE_DECIMALS
+    return f"<{smallest:.{P_VALUE_DECIMALS}f}" if p_value < smallest else f"{p_value:.{P_VALUE_DECIMALS}f}"
+
+
+def _signed_percent(fraction: float | None) -> str:
+    if not _finite(fraction):
+        return "–"
+    text = f"{fraction:+.1%}"
+    return "+0.0%" if text == "-0.0%" else text  # a lift that rounds to nothing has no sign
+
+
+def _finite(number: float | None) -> bool:
+    return number is not None and math.isfinite(number)
 
 
 def ctr_chart_markdown(daily: Sequence[tuple[date, str, float, float]], title: str) -> str:
