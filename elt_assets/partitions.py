@@ -23,6 +23,15 @@ single_run_backfill = dg.BackfillPolicy.single_run()
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 
+# A day of a depends-on-past model reads every earlier day of what it depends on: its
+# upstream partitions are all days from the first up to its own (the start offset reaches
+# past any first partition; the days before it are left out), and a change to one day of
+# the upstream reaches every later day downstream. See elt_assets.models.build_log. The
+# parameter is beta in Dagster; the warning is silenced for it alone.
+warnings.filterwarnings("ignore", message="Parameter `allow_nonexistent_upstream_partitions`")
+every_day_up_to = dg.TimeWindowPartitionMapping(start_offset=-100_000, allow_nonexistent_upstream_partitions=True)
+
+
 def window_days(window: dg.TimeWindow) -> tuple[date, date]:
     """The [first day, day after the last) bounds of a partition time window."""
     return as_date(window.start), as_date(window.end)

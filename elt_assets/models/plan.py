@@ -14,6 +14,9 @@ is built against a session, which it only reads.
   every key the window touched (SCD Type 2).
 - landing: the raw table's DDL, then the engine's bulk load of the window's files.
 - python: the model's own code writes it (the readout); its plan is empty.
+
+Every window written is logged in meta.build_log, in the same unit of work, for the
+build-order rule of depends-on-past models (elt_assets.models.build_log).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from elt_assets.engines.base import Engine, LoadFiles, Session, Statement, WarehouseError
+from elt_assets.models.build_log import log_statements
 from elt_assets.models.registry import Model, Registry
 from elt_assets.settings import start_date
 
@@ -107,6 +111,7 @@ def plan_model(
         plan.steps += engine.declare_table(model, model.sql_path.read_text(encoding="utf-8").strip())
         plan.steps.append(LoadFiles(model, tuple(files or ()), first_day, end_day))
         plan.steps += engine.after_create(model) + engine.after_write(model)
+        plan.steps += log_statements(engine, model, first_day, end_day)
         return plan
     if model.materialization == "ephemeral":
         plan.notes.append("ephemeral: nothing is built; models that ref() it inline its SQL as a CTE")
@@ -141,4 +146,5 @@ def plan_model(
     if model.materialization == "snapshot":
         plan.steps += engine.close_versions(model, window)
     plan.steps += engine.after_write(model)
+    plan.steps += log_statements(engine, model, first_day, end_day)
     return plan

@@ -49,6 +49,8 @@ class Model:
     metrics: tuple[str, ...] = ()
     queries: tuple[str, ...] = ()
     unique_key: str | None = None
+    # A day is computed from every earlier day too (see elt_assets.models.build_log).
+    depends_on_past: bool = False
     owners: tuple[str, ...] = ()
     # Data tests as written in the schema file, one mapping per test: {"kind": ..., args}.
     # Column-level tests carry their column; elt_assets.checks.data_tests turns them into checks.
@@ -206,6 +208,7 @@ def load_registry(sql_dir: Path = SQL_DIR) -> Registry:
                 metrics=tuple(settings.get("metrics") or ()),
                 queries=tuple(settings.get("queries") or ()),
                 unique_key=settings.get("unique_key"),
+                depends_on_past=bool(settings.get("depends_on_past", False)),
                 owners=tuple(settings.get("owners") or defaults.get("owners") or ()),
                 tests=_tests(settings.get("tests"), None, spec_path, name)
                 + tuple(

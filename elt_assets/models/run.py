@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from elt_assets.engines.base import Engine, Session, StatementError, WarehouseError, first_line, window_filter
 from elt_assets.landing import raw_load
 from elt_assets.landing.zone import LandingZone, as_landing_zone
+from elt_assets.models.build_log import check_build_order
 from elt_assets.models.metadata import days_metadata, relation_metadata
 from elt_assets.models.plan import check_window, plan_model
 from elt_assets.models.registry import Model, Registry
@@ -32,6 +33,8 @@ class ModelRun:
     # What holds for the whole window, and what each day of it reports on its own page.
     metadata: dict[str, Any] = field(default_factory=dict)
     by_day: dict[date, dict[str, Any]] = field(default_factory=dict)
+    # What the run let through but must be told (ELT_BUILD_ORDER=warn).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def row_count(self) -> int:
@@ -58,9 +61,12 @@ def run_model(
         files = as_landing_zone(landing_root).localize(files)
     try:
         with engine.transaction() as session:
+            warnings = check_build_order(engine, session, registry, model, first_day, end_day)
             plan = plan_model(engine, session, registry, model, first_day, end_day, files)
             loaded = plan.execute(engine, session)
-            return _report(engine, session, registry, plan, files, loaded)
+            run = _report(engine, session, registry, plan, files, loaded)
+            run.warnings = warnings
+            return run
     except (sa.exc.DBAPIError, StatementError) as error:
         # Rolled back where the engine has transactions (see Engine.after_failure).
         raise WarehouseError(
