@@ -10,8 +10,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SQL_DIR = Path(os.environ.get("ELT_SQL_DIR", PROJECT_ROOT / "sql"))
-SEEDS_LANDING_DIR = PROJECT_ROOT / "seeds" / "landing"
+# A source checkout (an editable install) reads sql/, seeds/ and dagster.yaml at the top of
+# the repository. An installed wheel has no repository around it (PROJECT_ROOT is then
+# site-packages): it reads the copies setup.py bundles into the package at build time.
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "sql").is_dir()
+BUNDLED_DIR = Path(__file__).resolve().parent / "_bundled"
+_SOURCES = PROJECT_ROOT if SOURCE_CHECKOUT else BUNDLED_DIR
+SQL_DIR = Path(os.environ.get("ELT_SQL_DIR", _SOURCES / "sql"))
+SEEDS_LANDING_DIR = _SOURCES / "seeds" / "landing"
+# The production instance's settings; the local instance of `elt-assets quickstart` takes its run queue.
+INSTANCE_YAML = _SOURCES / "dagster.yaml"
 
 # The shipped sample data starts here; partitions start here unless ELT_START_DATE says otherwise.
 SAMPLE_FIRST_DAY = date(2023, 6, 1)
@@ -46,6 +54,12 @@ def _number(name: str, default: float, minimum: float, whole: bool = False) -> f
 # ---------------------------------------------------------------- partitions and places
 
 
+def workspace_root() -> Path:
+    """Where local files go by default (data/landing, data/warehouse.duckdb, .elt_cache,
+    .dagster_home): the source checkout, else the working directory, never site-packages."""
+    return PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd()
+
+
 def start_date() -> date:
     """The first daily partition: ELT_START_DATE (YYYY-MM-DD), else the sample's first day."""
     value = _text("ELT_START_DATE")
@@ -63,21 +77,22 @@ def landing_dir_setting() -> str:
 
 
 def landing_dir() -> str:
-    """The landing zone root: ELT_LANDING_DIR, else data/landing in the project."""
-    return landing_dir_setting() or str(PROJECT_ROOT / "data" / "landing")
+    """The landing zone root: ELT_LANDING_DIR, else data/landing in the workspace."""
+    return landing_dir_setting() or str(workspace_root() / "data" / "landing")
 
 
 def cache_dir() -> Path:
-    """Where values computed from the SQL (column lineage) are kept: ELT_CACHE_DIR."""
-    return Path(_text("ELT_CACHE_DIR") or PROJECT_ROOT / ".elt_cache")
+    """Where values computed from the SQL (column lineage) are kept: ELT_CACHE_DIR, else
+    .elt_cache in the workspace."""
+    return Path(_text("ELT_CACHE_DIR") or workspace_root() / ".elt_cache")
 
 
 # ---------------------------------------------------------------- the warehouse
 
 
 def default_warehouse_url() -> str:
-    """The embedded default warehouse: a DuckDB file under data/ in the project."""
-    return f"duckdb:///{PROJECT_ROOT / 'data' / 'warehouse.duckdb'}"
+    """The embedded default warehouse: a DuckDB file under data/ in the workspace."""
+    return f"duckdb:///{workspace_root() / 'data' / 'warehouse.duckdb'}"
 
 
 def warehouse_url_setting() -> str:
@@ -103,6 +118,15 @@ def postgres_work_mem() -> str:
     value = _text("ELT_POSTGRES_WORK_MEM", "256MB")
     if not re.fullmatch(r"[0-9]+(kB|MB|GB)", value):
         raise ValueError(f"ELT_POSTGRES_WORK_MEM={value!r} is not a size such as 64MB or 1GB")
+    return value
+
+
+def build_order_mode() -> str:
+    """ELT_BUILD_ORDER: `enforce` (the default) fails a window of a depends-on-past model
+    whose earlier days are not built; `warn` logs it and builds (elt_assets.models.build_log)."""
+    value = _text("ELT_BUILD_ORDER", "enforce").lower()
+    if value not in ("enforce", "warn"):
+        raise ValueError(f"ELT_BUILD_ORDER={value!r} is not one of enforce, warn")
     return value
 
 
