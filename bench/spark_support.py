@@ -23,7 +23,7 @@ import postgres_support as pg  # bench/ is on sys.path when run as a script
 warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
 
 # The databases the project's models live in: what a history on an existing server drops.
-SPARK_DATABASES = ("raw_data", "staging", "core", "analytics")
+SPARK_DATABASES = ("raw_data", "staging", "core", "analytics", "meta")
 
 
 # --- the server's memory ------------------------------------------------------------------

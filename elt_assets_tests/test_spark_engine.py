@@ -3,7 +3,7 @@ sensor equals the DuckDB build table for table; re-runs change nothing; late dat
 up; a bad file fails and keeps the day; a run stopped halfway is repaired by a re-run;
 compile and summary speak Spark.
 
-Needs a Spark Connect server whose databases raw_data, staging, core and analytics may be
+Needs a Spark Connect server whose databases raw_data, staging, core, analytics and meta may be
 dropped (CI starts one: `elt-assets spark-server start DIR`):
     ELT_TEST_SPARK_URL=sc://127.0.0.1:PORT .venv/bin/python -m pytest elt_assets_tests/test_spark_engine.py
 Without the URL the module skips, or fails when ELT_REQUIRE_SPARK=1 (as CI sets it).
@@ -35,7 +35,7 @@ if not SPARK_URL and os.environ.get("ELT_REQUIRE_SPARK") == "1":
 pytestmark = pytest.mark.skipif(not SPARK_URL, reason="set ELT_TEST_SPARK_URL=sc://host:port to run")
 
 FIRST, LAST = "2023-06-01", "2023-06-14"
-SCHEMAS = ("raw_data", "staging", "core", "analytics")
+SCHEMAS = ("raw_data", "staging", "core", "analytics", "meta")
 # The readout's working table is no model of the registry, but is built on every engine.
 EXTRA_TABLES = ("analytics.ab_test_user_totals",)
 
