@@ -121,6 +121,12 @@ def postgres_work_mem() -> str:
     return value
 
 
+def allow_vanished_files() -> bool:
+    """ELT_ALLOW_VANISHED_FILES (1, true or yes): reloading a raw day replaces rows of
+    landing files that are gone, instead of refusing (elt_assets.landing.raw_load)."""
+    return _text("ELT_ALLOW_VANISHED_FILES").lower() in ("1", "true", "yes")
+
+
 def build_order_mode() -> str:
     """ELT_BUILD_ORDER: `enforce` (the default) fails a window of a depends-on-past model
     whose earlier days are not built; `warn` logs it and builds (elt_assets.models.build_log)."""

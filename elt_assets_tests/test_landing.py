@@ -9,12 +9,16 @@ from dagster_aws.s3 import S3Resource
 
 from elt_assets.definitions import defs
 from elt_assets.landing.zone import (
+    NOT_READY,
+    READY,
+    REFUSED,
     LandingError,
     LocalLandingZone,
     S3LandingZone,
     is_ready,
     landing_days,
     landing_files_for_day,
+    parse_landing_name,
 )
 from elt_assets.resources import LandingZoneResource, WarehouseResource
 from elt_assets_tests.s3_server import free_port, new_bucket, running_s3_server, upload_tree
@@ -41,17 +45,49 @@ def test_a_day_is_its_single_file_and_its_part_folder(tmp_path):
     table = tmp_path / "user_event"
     (table / "2023-06-02").mkdir(parents=True)
     (table / "2023-06-02.csv").write_text("x")
-    (table / "2023-06-02" / "part-b.csv").write_text("x")
+    (table / "2023-06-02" / "part-b.CSV").write_text("x")
     (table / "2023-06-02" / "part-a.parquet").write_text("x")
     (table / "2023-06-02" / ".part-c.csv.tmp").write_text("x")
+    (table / "2023-06-02" / "_SUCCESS").write_text("")
     (table / "2023-06-02" / "notes.txt").write_text("x")
-    found = [file.path for file in landing_files_for_day(tmp_path, "user_event", date(2023, 6, 2))]
-    assert found == [
-        str(table / "2023-06-02.csv"),
-        str(table / "2023-06-02" / "part-a.parquet"),
-        str(table / "2023-06-02" / "part-b.csv"),
+    found = landing_files_for_day(tmp_path, "user_event", date(2023, 6, 2))
+    assert [(file.path, file.refusal is None) for file in found] == [
+        (str(table / "2023-06-02.csv"), True),
+        # Listed, so that the day's load fails naming it instead of leaving it out.
+        (str(table / "2023-06-02" / "notes.txt"), False),
+        (str(table / "2023-06-02" / "part-a.parquet"), True),
+        (str(table / "2023-06-02" / "part-b.CSV"), True),
     ]
+    assert "is neither CSV nor Parquet" in found[1].refusal
+    assert [file.format for file in found if file.refusal is None] == ["csv", "parquet", "csv"]
     assert landing_files_for_day(tmp_path, "user_event", date(2023, 6, 3)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("2023-06-01.csv", READY),
+        ("2023-06-01.CSV", READY),
+        ("2023-06-01/part-0.Parquet", READY),
+        ("2023-06-01/_SUCCESS", NOT_READY),
+        ("2023-06-01/.part-0.csv", NOT_READY),
+        ("2023-06-01/part-0.csv.TMP", NOT_READY),
+        ("2023-06-01.csv.tmp", NOT_READY),
+        ("2023-06-01/_temporary/part-0.csv", NOT_READY),
+        ("2023-06-01/part-0.json", REFUSED),
+        ("2023-06-01/part-0.csv.gz", REFUSED),
+        ("2023-06-01.txt", REFUSED),
+        ("2023-06-01/sub/part-0.csv", REFUSED),
+        ("notes.md", None),
+        ("2023-02-30.csv", None),
+        ("2023-06-01/", None),
+    ],
+)
+def test_every_name_of_a_day_is_loaded_skipped_or_refused(name, kind):
+    parsed = parse_landing_name(name)
+    assert (parsed[1] if parsed else None) == kind
+    if kind == REFUSED:
+        assert parsed[2]
 
 
 def test_landing_days_lists_files_and_folders(tmp_path):
@@ -69,7 +105,8 @@ def test_landing_days_lists_files_and_folders(tmp_path):
 
 def _relative(zone, table):
     return {
-        day: [(file.name, file.size) for file in files] for day, files in zone.files_by_day(table).items()
+        day: [(file.name, file.size, file.format, file.refusal) for file in files]
+        for day, files in zone.files_by_day(table).items()
     }
 
 
@@ -83,6 +120,8 @@ def test_an_s3_zone_lists_the_same_ready_files_as_a_local_folder(tmp_path, s3_en
     (table / "2023-06-02" / "part-a.parquet").write_text("dddd")
     (table / "2023-06-02" / ".part-c.csv.tmp").write_text("x")
     (table / "2023-06-02" / "_SUCCESS").write_text("")
+    (table / "2023-06-02" / "part-e.CSV").write_text("eeeee")
+    (table / "2023-06-02" / "part-f.json").write_text("{}")
     (table / "2023-06-03").mkdir()
     (table / "2023-06-03" / "part-0.csv.tmp").write_text("x")
     (table / "notes.md").write_text("x")
@@ -92,10 +131,12 @@ def test_an_s3_zone_lists_the_same_ready_files_as_a_local_folder(tmp_path, s3_en
     with S3LandingZone(f"s3://{bucket}/incoming/v1", s3.get_client, s3_endpoint) as zone:
         assert _relative(zone, "user_event") == _relative(LocalLandingZone(local), "user_event")
         assert zone.days("user_event") == LocalLandingZone(local).days("user_event")
-        assert [file.name for file in zone.files_for_day("user_event", date(2023, 6, 2))] == [
-            "2023-06-02.csv",
-            "2023-06-02/part-a.parquet",
-            "2023-06-02/part-b.csv",
+        assert [(file.name, file.refusal is None) for file in zone.files_for_day("user_event", date(2023, 6, 2))] == [
+            ("2023-06-02.csv", True),
+            ("2023-06-02/part-a.parquet", True),
+            ("2023-06-02/part-b.csv", True),
+            ("2023-06-02/part-e.CSV", True),
+            ("2023-06-02/part-f.json", False),
         ]
         first = zone.files_for_day("user_event", date(2023, 6, 1))
         assert first[0].path == f"s3://{bucket}/incoming/v1/user_event/2023-06-01.csv"

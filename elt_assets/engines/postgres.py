@@ -40,19 +40,38 @@ class PostgresEngine(SqlEngine):
         return [Statement(f"analyze {model.qualified_name}")]
 
     def load_landing_files(self, session: SqlSession, model, files, first_day: date, end_day: date) -> int:
-        """Load and check the files in an in-memory DuckDB, then delete the window and COPY.
+        """Refuse a window whose landing files vanished, load and check the files in an
+        in-memory DuckDB, then delete the window and COPY.
 
         The delete and the COPY share the warehouse transaction, so a failure at any point
         leaves the window's previous rows.
         """
         from elt_assets.engines.duckdb import DuckDBEngine
-        from elt_assets.landing.raw_load import BOOKKEEPING_COLUMNS, STAGE_TABLE, landing_columns, load_landing_files
+        from elt_assets.landing.raw_load import (
+            BOOKKEEPING_COLUMNS,
+            STAGE_TABLE,
+            declared_lengths,
+            landing_columns,
+            load_landing_files,
+            refuse_vanished_files,
+        )
 
-        columns = landing_columns(self.table_columns(session, model.schema, model.name))
+        ddl = model.sql_path.read_text(encoding="utf-8")
+        columns = landing_columns(self.table_columns(session, model.schema, model.name), ddl)
+        refuse_vanished_files(session, model.qualified_name, model.name, files, first_day, end_day)
         with DuckDBEngine("duckdb:///:memory:").transaction() as reader:
             definitions = ", ".join(f"{column.name} {column.cast_type}" for column in columns)
             reader.execute(f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)")
-            loaded = load_landing_files(reader, STAGE_TABLE, model.name, columns, files, first_day, end_day)
+            loaded = load_landing_files(
+                reader,
+                STAGE_TABLE,
+                model.name,
+                columns,
+                files,
+                first_day,
+                end_day,
+                path_length=declared_lengths(ddl).get("source_file"),
+            )
             session.execute(
                 f"delete from {model.qualified_name} where {window_filter('partition_date')}",
                 {"window_start": first_day, "window_end": end_day},

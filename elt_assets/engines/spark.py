@@ -416,7 +416,9 @@ class SparkEngine(Engine):
 
     def load_landing_files(self, session: SparkSession_, model, files, first_day: date, end_day: date) -> int:
         from elt_assets.engines import spark_load
+        from elt_assets.landing.raw_load import refuse_vanished_files
 
+        refuse_vanished_files(session, model.qualified_name, model.name, files, first_day, end_day)
         table_columns = self.table_columns(session, model.schema, model.name)
         return spark_load.load_landing_files(session, model, table_columns, files, first_day, end_day)
 

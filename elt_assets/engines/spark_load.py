@@ -29,7 +29,6 @@ the unpersist, or nothing when its header is wrong.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -46,7 +45,14 @@ from elt_assets.engines.base import (
     first_line,
     validate_identifier,
 )
-from elt_assets.landing.zone import LandingError, LandingFile
+from elt_assets.landing import raw_load
+from elt_assets.landing.raw_load import (
+    csv_header,
+    csv_line_of_row,
+    csv_structure_problem,
+    shown_value,
+)
+from elt_assets.landing.zone import LandingError, LandingFile, refuse_unloadable
 
 BOOKKEEPING_COLUMNS = ("partition_date", "source_file")
 PARTITION_COLUMN = "partition_date"
@@ -84,6 +90,7 @@ _TYPE_NAMES = {
     "TIMESTAMP_NTZ": "timestamp",
 }
 _TEXT_TYPES = ("STRING", "VARCHAR", "CHAR")
+_INTEGER_NAMES = ("integer", "bigint", "smallint", "tinyint")
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class FileGroup:
     format: str
     header: tuple[str, ...]
     files: tuple[LandingFile, ...]
+    # Parquet: each column's type, in header order (DuckDB's names); CSV: none.
+    types: tuple[str, ...] = ()
 
 
 def load_landing_files(
@@ -128,6 +137,7 @@ def load_landing_files(
     """
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     columns = text_columns(table_columns)
+    refuse_unloadable(files)
     _check_paths(model, table_columns, files, first_day, end_day)
     groups = group_files(model, [column.name for column in columns], files)
     spark = session.spark
@@ -214,22 +224,15 @@ def group_files(model, names: list[str], files: list[LandingFile]) -> list[FileG
                 landing_file
             )
     return [
-        FileGroup(file_format, header, tuple(group))
-        for (file_format, header, _), group in groups.items()
+        FileGroup(file_format, header, tuple(group), types)
+        for (file_format, header, types), group in groups.items()
     ]
 
 
 def _csv_header(landing_file: LandingFile) -> tuple[str, ...]:
-    """The column names on a CSV file's first line, as raw_load reads them."""
-    try:
-        with open(
-            landing_file.local_path, newline="", encoding="utf-8", errors="replace"
-        ) as handle:
-            return tuple(name.strip() for name in next(csv.reader(handle), []))
-    except (OSError, csv.Error) as error:
-        raise LandingError(
-            f"cannot read landing file {landing_file.path}: {first_line(error)}"
-        ) from error
+    """The column names on a CSV file's first line, as raw_load reads them (a UTF-8
+    byte order mark before them accepted)."""
+    return tuple(csv_header(landing_file))
 
 
 @contextmanager
@@ -265,24 +268,7 @@ def check_header(
     model, names: list[str], landing_file: LandingFile, header: tuple[str, ...]
 ) -> None:
     """Refuse a file whose columns are not exactly the table's (raw_load's texts)."""
-    missing = [name for name in names if name not in header]
-    extra = [name for name in header if name not in names]
-    if missing or extra:
-        problems = []
-        if missing:
-            problems.append(f"missing column(s) {', '.join(missing)}")
-        if extra:
-            problems.append(f"unexpected column(s) {', '.join(extra)}")
-        raise LandingError(
-            f"landing file {landing_file.path} does not match {model.qualified_name}: "
-            f"{'; '.join(problems)} (expected exactly: {', '.join(names)})"
-        )
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise LandingError(
-            f"landing file {landing_file.path} does not match {model.qualified_name}: "
-            f"column(s) {', '.join(repeated)} appear more than once"
-        )
+    raw_load.check_header(model.qualified_name, names, landing_file, list(header))
 
 
 # ---------------------------------------------------------------- reading (Spark)
@@ -346,13 +332,28 @@ def _read_group(spark, columns: list[TextColumn], group: FileGroup):
         row = F.monotonically_increasing_id()
     else:
         frame = spark.read.parquet(*paths)
-        text = [F.col(c.name).cast("string").alias(c.name) for c in columns]
+        types = dict(zip(group.header, group.types))
+        text = [_parquet_text(c, types.get(c.name, "")).alias(c.name) for c in columns]
         row = F.col("_metadata.row_index")
     return frame.select(
         *text,
         _normalised_uri(F.col("_metadata.file_path")).alias("_uri"),
         row.alias("_row"),
     )
+
+
+def _parquet_text(column: TextColumn, file_type: str):
+    """A Parquet value as text. A whole float or decimal bound for an integer column is
+    written as an integer (1.0 as `1`), so it casts, as on DuckDB; one with a fraction
+    keeps it (`1.4`) and is refused by the cast."""
+    from pyspark.sql import functions as F
+
+    value = F.col(column.name)
+    fractional = file_type.upper() in ("FLOAT", "DOUBLE") or file_type.upper().startswith("DECIMAL")
+    if column.type_name not in _INTEGER_NAMES or not fractional:
+        return value.cast("string")
+    whole = value.try_cast("decimal(38,0)")
+    return F.when(whole.isNotNull() & (whole == value), whole.cast("string")).otherwise(value.cast("string"))
 
 
 def spark_path(landing_file: LandingFile) -> str:
@@ -465,21 +466,23 @@ def _raise_first_problem(
         else:
             problem = f"is longer than {column.max_length} characters"
         raise LandingError(
-            f"{_where(landing_file, row, bad)}: {column.name} value {bad['value']!r} "
+            f"{_where(landing_file, row, bad)}: {column.name} value {shown_value(bad['value'])} "
             f"{problem} ({model.qualified_name}.{column.name})"
         )
     off_day = row.get("off_day")
     if off_day is not None:
         raise LandingError(
-            f"{_where(landing_file, row, off_day)}: datestamp {off_day['value']!r} is not "
+            f"{_where(landing_file, row, off_day)}: datestamp {shown_value(off_day['value'])} is not "
             f"on the file's day {landing_file.day}"
         )
 
 
 def _where(landing_file: LandingFile, row: dict, bad) -> str:
-    """`landing file PATH, line N` (CSV: the header is line 1) or `, row N` (Parquet)."""
+    """`landing file PATH, line N` (CSV: the line the row starts on, the header is line
+    1) or `, row N` (Parquet), as raw_load says it."""
     if landing_file.format == "csv":
-        return f"landing file {landing_file.path}, line {bad['row'] - row['first_row'] + 2}"
+        line = csv_line_of_row(str(landing_file.local_path), bad["row"] - row["first_row"] + 1)
+        return f"landing file {landing_file.path}, line {line}"
     return f"landing file {landing_file.path}, row {bad['row'] + 1}"
 
 
@@ -497,6 +500,11 @@ def read_error(error: Exception, files: list[LandingFile]) -> Exception:
     if condition is None or not condition():
         return WarehouseError(f"cannot read the landing files in Spark: {reason}")
     named = files_named_in(error, files) or files
+    # A malformed CSV row: its line, found as raw_load finds it (Spark's text quotes
+    # the row, and says only which file).
+    for landing_file in named:
+        if landing_file.format == "csv" and (problem := csv_structure_problem(str(landing_file.local_path))):
+            return LandingError(f"cannot read landing file {landing_file.path}: line {problem[0]} {problem[1]}")
     noun = "landing file" if len(named) == 1 else "landing files"
     return LandingError(
         f"cannot read {noun} {', '.join(f.path for f in named)}: {reason}"

@@ -1,9 +1,11 @@
 """The landing zone: where raw files arrive, and which of them are ready to load.
 
 Layout (the public contract): `<root>/<table>/<YYYY-MM-DD>.csv`, or a folder
-`<root>/<table>/<YYYY-MM-DD>/` of part files (`*.csv`, `*.parquet`). The date in the name
-is the partition. Files whose names start with `.` or `_`, or end in `.tmp`, are not
-ready: writers create a file under such a name and rename it when it is complete.
+`<root>/<table>/<YYYY-MM-DD>/` of part files (`*.csv`, `*.parquet`, suffixes in any case).
+The date in the name is the partition. Files whose names start with `.` or `_`, or end in
+`.tmp`, are not ready: writers create a file under such a name and rename it when it is
+complete. Any other file of a day (another format, a subfolder, a link out of the root)
+is listed with the reason it cannot be loaded, and its day's load fails naming it.
 
 The root is a local folder or `s3://bucket/prefix`. An S3 object only becomes visible
 once its upload has completed, so S3 has no half-written files; the naming rule still
@@ -13,6 +15,7 @@ so S3 files are downloaded into a temporary folder before they are loaded (`loca
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -24,7 +27,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 LANDING_SUFFIXES = (".csv", ".parquet")
-_DAY_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.csv|\.parquet)?$")
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+_DAY_FILE = re.compile(rf"^{_DATE}(\..*)?$")
+_DAY_FOLDER = re.compile(rf"^{_DATE}$")
+
+# What a name in a table's folder is to the load (see parse_landing_name).
+READY = "ready"
+NOT_READY = "not ready"
+REFUSED = "refused"
+
+_RENAME_HINT = "rename it to load it, or to a name that starts with '_' or '.' (or ends in .tmp) to leave it out"
 
 
 class LandingError(ValueError):
@@ -33,10 +45,13 @@ class LandingError(ValueError):
 
 @dataclass(frozen=True)
 class LandingFile:
-    """One ready file of the landing zone.
+    """One file of a day in the landing zone.
 
     `path` names the file where it landed (a local path or an s3:// URL) and is what the
     raw tables and error messages show; `local_path` is where it can be read from.
+    `refusal` says why a file that belongs to the day cannot be loaded (an unknown format,
+    a symbolic link out of the landing root): such files are listed, so that the run
+    that would otherwise skip them without a word fails instead (`refuse_unloadable`).
     """
 
     table: str
@@ -46,10 +61,11 @@ class LandingFile:
     modified: float
     etag: str | None = None
     local_copy: str | None = None
+    refusal: str | None = None
 
     @property
     def format(self) -> str:
-        return "parquet" if self.path.endswith(".parquet") else "csv"
+        return "parquet" if self.path.lower().endswith(".parquet") else "csv"
 
     @property
     def fingerprint(self) -> str:
@@ -65,32 +81,63 @@ class LandingFile:
     @property
     def name(self) -> str:
         """The file's name relative to its table's folder: `2023-06-01.csv` or `2023-06-01/part.csv`."""
-        return self.path.rsplit(f"/{self.table}/", 1)[-1]
+        return table_relative_name(self.path, self.table)
+
+
+def table_relative_name(path: str, table: str) -> str:
+    """A landing path (or a raw row's source_file) relative to its table's folder, so
+    that names compare across landing roots: `2023-06-01.csv`, `2023-06-01/part.csv`."""
+    return path.rsplit(f"/{table}/", 1)[-1]
 
 
 def is_ready(name: str) -> bool:
     """Whether a file name is a finished landing file (not hidden, temporary or a marker)."""
-    return not (name.startswith((".", "_")) or name.endswith(".tmp"))
+    return not (name.startswith((".", "_")) or name.lower().endswith(".tmp"))
 
 
-def parse_landing_name(name: str) -> tuple[date, bool] | None:
-    """The day a table-relative name lands for, and whether it is a ready file of that day.
+def parse_landing_name(name: str) -> tuple[date, str, str | None] | None:
+    """The day a table-relative name belongs to, what it is there, and why it is refused.
 
-    `2023-06-01.csv` and `2023-06-01/part-0.parquet` are ready files of 2023-06-01;
-    `2023-06-01/.part-0.csv.tmp` belongs to the day but is not ready; anything else
-    (other names, deeper folders, other suffixes) is None.
+    READY: `2023-06-01.csv`, `2023-06-01/part-0.Parquet` (suffixes in any case).
+    NOT_READY, skipped: hidden, temporary or marker names (`2023-06-01/_SUCCESS`,
+    `2023-06-01/.part-0.csv.tmp`, `2023-06-01.csv.tmp`).
+    REFUSED: any other file of the day (`2023-06-01/part-0.json`, `2023-06-01.txt`,
+    `2023-06-01/sub/part.csv`), with the reason: a load of that day fails naming it
+    rather than leave its rows out.
+    None: not part of the layout (`notes.md`, a date that does not exist).
     """
-    head, _, part = name.partition("/")
-    match = _DAY_NAME.match(head)
-    if not match or "/" in part or bool(part) == bool(match.group(2)):
+    head, slash, part = name.partition("/")
+    match = (_DAY_FOLDER if slash else _DAY_FILE).match(head)
+    day = _day(match)
+    if day is None or (slash and not part):
         return None
+    parts = part.split("/") if slash else [head]
+    if not all(is_ready(piece) for piece in parts):
+        return day, NOT_READY, None
+    if len(parts) > 1:
+        return day, REFUSED, f"is in a folder inside {head}/: part files are read from {head}/ itself"
+    if not slash:
+        if (match.group(2) or "").lower() in LANDING_SUFFIXES:
+            return day, READY, None
+        return day, REFUSED, f"is named neither {head[:10]}.csv nor {head[:10]}.parquet: {_RENAME_HINT}"
+    if PurePosixPath(part).suffix.lower() in LANDING_SUFFIXES:
+        return day, READY, None
+    return day, REFUSED, f"is neither CSV nor Parquet (*.csv, *.parquet, in any case): {_RENAME_HINT}"
+
+
+def _day(match: re.Match[str] | None) -> date | None:
+    """The date a day name matched, if it is one (2023-02-30 is not)."""
     try:
-        day = date.fromisoformat(match.group(1))
+        return date.fromisoformat(match.group(1)) if match else None
     except ValueError:
         return None
-    if not part:
-        return day, True
-    return day, is_ready(part) and PurePosixPath(part).suffix in LANDING_SUFFIXES
+
+
+def refuse_unloadable(files: Iterable[LandingFile]) -> None:
+    """Raise LandingError at the first file of a day that cannot be loaded."""
+    for landing_file in files:
+        if landing_file.refusal:
+            raise LandingError(f"landing file {landing_file.path} {landing_file.refusal}")
 
 
 class LandingZone(ABC):
@@ -100,10 +147,12 @@ class LandingZone(ABC):
 
     @abstractmethod
     def files_by_day(self, table: str) -> dict[date, list[LandingFile]]:
-        """Every ready file of the table, by day, listed at once (single file first, parts by name)."""
+        """Every ready (or refused) file of the table, by day, listed at once (single file
+        first, parts by name)."""
 
     def files_for_day(self, table: str, day: date) -> list[LandingFile]:
-        """The ready files of one table and day, the single file first, parts in name order."""
+        """The ready (or refused) files of one table and day, the single file first, parts
+        in name order."""
         return self.files_by_day(table).get(day, [])
 
     @abstractmethod
@@ -134,22 +183,10 @@ class LocalLandingZone(LandingZone):
         self.root = str(root)
 
     def files_for_day(self, table: str, day: date) -> list[LandingFile]:
-        table_dir = Path(self.root) / table
-        stem = day.isoformat()
-        found = [table_dir / f"{stem}{suffix}" for suffix in LANDING_SUFFIXES]
-        found = [path for path in found if path.is_file()]
-        day_dir = table_dir / stem
-        if day_dir.is_dir():
-            found.extend(sorted(path for path in day_dir.iterdir() if path.is_file()))
-        return [
-            _describe(table, day, path)
-            for path in found
-            if (parsed := parse_landing_name(path.relative_to(table_dir).as_posix())) and parsed[1]
-        ]
+        return self._files(table, day).get(day, [])
 
     def files_by_day(self, table: str) -> dict[date, list[LandingFile]]:
-        by_day = {day: self.files_for_day(table, day) for day in self.days(table)}
-        return {day: files for day, files in by_day.items() if files}
+        return self._files(table)
 
     def days(self, table: str) -> list[date]:
         table_dir = Path(self.root) / table
@@ -157,13 +194,47 @@ class LocalLandingZone(LandingZone):
             return []
         days = set()
         for entry in table_dir.iterdir():
-            match = _DAY_NAME.match(entry.name)
-            if match and (entry.is_dir() or match.group(2)):
-                try:
-                    days.add(date.fromisoformat(match.group(1)))
-                except ValueError:
-                    continue
+            name = f"{entry.name}/" if entry.is_dir() else entry.name
+            if entry.is_dir() and (day := _day(_DAY_FOLDER.match(entry.name))):
+                days.add(day)
+            elif (parsed := parse_landing_name(name)) and parsed[1] == READY:
+                days.add(parsed[0])
         return sorted(days)
+
+    def _files(self, table: str, only_day: date | None = None) -> dict[date, list[LandingFile]]:
+        """The files of every day (or of one) in one pass over the table's folder."""
+        table_dir = Path(self.root) / table
+        if not table_dir.is_dir():
+            return {}
+        prefix = only_day.isoformat() if only_day else ""
+        names = []
+        for entry in sorted(table_dir.iterdir()):
+            if not entry.name.startswith(prefix):
+                continue
+            if entry.is_dir() and _DAY_FOLDER.match(entry.name):
+                names += [f"{entry.name}/{child.name}" for child in sorted(entry.iterdir())]
+            elif entry.is_file():
+                names.append(entry.name)
+        # Resolved once: a file is read only if it resolves inside the root.
+        root = os.path.realpath(self.root)
+        by_day: dict[date, list[LandingFile]] = {}
+        for name in sorted(names, key=lambda name: ("/" in name, name)):
+            parsed = parse_landing_name(name)
+            if not parsed or parsed[1] == NOT_READY:
+                continue
+            day, _, refusal = parsed
+            path = table_dir / name
+            if os.path.commonpath([root, os.path.realpath(path)]) != root:
+                refusal = (
+                    "is a symbolic link to a file outside the landing root "
+                    f"{self.root}, which is never read: copy the file into the landing zone"
+                )
+            elif path.is_dir():
+                refusal = f"is a folder inside {day}/: part files are read from {day}/ itself"
+            elif not path.is_file():
+                continue  # a dangling link: nothing there to load yet
+            by_day.setdefault(day, []).append(_describe(table, day, path, refusal))
+        return by_day
 
 
 class S3LandingZone(LandingZone):
@@ -223,7 +294,7 @@ class S3LandingZone(LandingZone):
         # the single file comes first and parts follow by name, as in a local folder.
         for item in self._list(key_prefix):
             parsed = parse_landing_name(item["Key"][len(table_prefix) :])
-            if parsed and parsed[1]:
+            if parsed and parsed[1] != NOT_READY:
                 by_day.setdefault(parsed[0], []).append(
                     LandingFile(
                         table=table,
@@ -232,6 +303,7 @@ class S3LandingZone(LandingZone):
                         size=int(item["Size"]),
                         modified=item["LastModified"].timestamp(),
                         etag=str(item.get("ETag", "")).strip('"') or None,
+                        refusal=parsed[2],
                     )
                 )
         return by_day
@@ -270,7 +342,7 @@ def as_landing_zone(root: str | Path | LandingZone) -> LandingZone:
 
 
 def landing_files_for_day(root: str | Path | LandingZone, table: str, day: date) -> list[LandingFile]:
-    """The ready files of one table and day, the single file first, parts in name order."""
+    """The ready (or refused) files of one table and day, the single file first, parts in name order."""
     return as_landing_zone(root).files_for_day(table, day)
 
 
@@ -279,6 +351,9 @@ def landing_days(root: str | Path | LandingZone, table: str) -> list[date]:
     return as_landing_zone(root).days(table)
 
 
-def _describe(table: str, day: date, path: Path) -> LandingFile:
-    stat = path.stat()
-    return LandingFile(table=table, day=day, path=str(path), size=stat.st_size, modified=stat.st_mtime)
+def _describe(table: str, day: date, path: Path, refusal: str | None = None) -> LandingFile:
+    # lstat: a refused link is described, never followed.
+    stat = path.lstat() if refusal else path.stat()
+    return LandingFile(
+        table=table, day=day, path=str(path), size=stat.st_size, modified=stat.st_mtime, refusal=refusal
+    )

@@ -138,7 +138,8 @@ def check_build_order(
         f"{model.qualified_name} for [{first_day}, {end_day}) is computed from every earlier day, "
         f"but {'; '.join(problems)}. Build the earlier days first, or the whole range in one run: "
         f"dagster asset materialize -m elt_assets.definitions --select '*' "
-        f"--partition-range {start}...{end_day - timedelta(days=1)}"
+        f"--partition-range {start}...{end_day - timedelta(days=1)} (or, if there is no data "
+        f"before some later day, set ELT_START_DATE to that day)"
     )
     if settings.build_order_mode() == "warn":
         return [message]
