@@ -60,6 +60,11 @@ def workspace_root() -> Path:
     return PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd()
 
 
+def start_date_setting() -> str:
+    """ELT_START_DATE as set (may be empty): whether the first partition is pinned."""
+    return _text("ELT_START_DATE")
+
+
 def start_date() -> date:
     """The first daily partition: ELT_START_DATE (YYYY-MM-DD), else the sample's first day."""
     value = _text("ELT_START_DATE")

@@ -111,9 +111,10 @@ def _materialize_with_postgres_storage(tmp_path, landing, storage_url, instance_
         ELT_WAREHOUSE_URL=postgres_url,
     )
     completed = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*",
-         "--partition-range", "2023-06-01...2023-06-05"],
-        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "elt_assets.definitions",
+         "--select", "*", "--partition-range", "2023-06-01...2023-06-05"],
+        # Not the project root: a quick start's .env there would override this environment.
+        cwd=landing.parent, env=environment, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
 

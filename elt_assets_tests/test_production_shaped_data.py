@@ -21,7 +21,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.lecture import (
     LECTURE_RAW_SELECT,
     RAW_COLUMNS,
@@ -183,7 +182,8 @@ def test_a_range_backfill_from_the_cli_equals_the_lecture(impression_log, wareho
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "elt_assets.definitions",
          "--select", "*", "--partition-range", f"{FIRST_DAY}...{LAST_DAY}"],
-        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=600,
+        # Not the project root: a quick start's .env there would override this environment.
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600,
     )
     # No blocking check stops production-shaped data.
     assert completed.returncode == 0, completed.stderr[-3000:]
