@@ -45,11 +45,15 @@ OPERATIONS_COMMANDS = {
 
 def local_instance_yaml() -> str:
     """The embedded default instance (SQLite storage under DAGSTER_HOME): the production
-    instance's run queue, so that one run at a time writes the warehouse, and no telemetry."""
+    instance's run queue, so that one run at a time writes the warehouse, its managed
+    loggers, and no telemetry."""
     import yaml
 
     production = yaml.safe_load(INSTANCE_YAML.read_text(encoding="utf-8"))
-    return yaml.safe_dump({"run_queue": production["run_queue"], "telemetry": {"enabled": False}}, sort_keys=False)
+    return yaml.safe_dump(
+        {"run_queue": production["run_queue"], "python_logs": production["python_logs"], "telemetry": {"enabled": False}},
+        sort_keys=False,
+    )
 
 
 SUMMARY_TABLE = ("analytics", "analytics_variant_user_daily")

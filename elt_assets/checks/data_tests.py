@@ -144,9 +144,11 @@ def _resolve(model: Model, raw: dict[str, Any], models: Registry) -> DataTest:
         isinstance(args["expected"], dict) and all(weight > 0 for weight in args["expected"].values())
     ):
         raise ValueError(f"{where}: expected maps each variant to its positive share")
+    # A test reading an upstream model's rows (`of`) names that model's columns.
+    columns_of = models[args["of"]] if "of" in args else model
     for column in _columns(args):
-        if validate_identifier(column) not in model.columns:
-            raise ValueError(f"{where}: {model.qualified_name} has no column {column!r}")
+        if validate_identifier(column) not in columns_of.columns:
+            raise ValueError(f"{where}: {columns_of.qualified_name} has no column {column!r}")
     if name is None:
         # e.g. not_null_user_id, unique_user_id_datestamp_item_id, relationships_user_id_dim_user
         named = ("column",) if kind == "sample_ratio" else _NAME_ARGS
@@ -170,7 +172,26 @@ def _defaults(kind: str, model: Model, raw: dict[str, Any], models: Registry, wh
                 day_column=model.partition_column,
                 to_day_column=validate_identifier(parent.partition_column or ""),
             )
+    if kind == "no_conflicting_versions":
+        source = models[args["of"]]
+        if source not in models.upstream(model):
+            raise ValueError(f"{where}: {model.name} does not read {source.name}")
+        # The window's predicate names the model's partition column and is applied to the
+        # upstream rows, which must be partitioned the same way.
+        if source.partition_column != model.partition_column:
+            raise ValueError(f"{where}: {source.name} is not partitioned by {model.partition_column}")
+        args.update(
+            key=_as_list(args["key"]),
+            columns=_as_list(args["columns"]),
+            of_relation=(
+                f"(\n{models.render(source).text})" if source.materialization == "ephemeral" else source.qualified_name
+            ),
+        )
     return args
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _columns(args: Mapping[str, Any], names: tuple[str, ...] = _COLUMN_ARGS) -> list[str]:

@@ -25,6 +25,7 @@ REQUIRED_ARGS = {
     "relationships": ("column", "to", "field"),
     "one_current_version": ("key",),
     "no_overlapping_versions": ("key",),
+    "no_conflicting_versions": ("of", "key", "columns"),
     "row_count_band": (),
     "sample_ratio": ("column", "key"),
 }
@@ -85,6 +86,8 @@ def describe(kind: str, a: Mapping[str, Any]) -> str:
             return f"exactly one row per {a['key']} has {a['current_column']} true"
         case "no_overlapping_versions":
             return f"the [{a['valid_from']}, {a['valid_to']}) windows of a {a['key']} do not overlap"
+        case "no_conflicting_versions":
+            return f"rows of {a['of']} with the same ({', '.join(a['key'])}) agree on {', '.join(a['columns'])}"
         case "row_count_band":
             return (
                 f"each day's row count is within {a['min_ratio']}x..{a['max_ratio']}x of the "
@@ -212,6 +215,32 @@ def _no_overlapping_versions(args: Mapping[str, Any], target: Target) -> tuple[s
     ), {}
 
 
+def _no_conflicting_versions(args: Mapping[str, Any], target: Target) -> tuple[str, dict[str, Any]]:
+    # Read in the upstream model (`of`), where every landed version still is; the model
+    # under test keeps one per key. A key fails when a version of it landed in the window
+    # and its versions, landed on any day, differ in a compared column (NULL is a value
+    # here); identical copies of a version are no conflict. One row per key. The subquery
+    # is correlated by equality only, which every engine (Spark too) decorrelates.
+    source, keys, columns = args["of_relation"], args["key"], args["columns"]
+    key_list = ", ".join(keys)
+    present = " and ".join(f"{key} is not null" for key in keys)
+    differ = "\n                or ".join(
+        f"count(distinct {column}) > 1 or (count({column}) > 0 and count({column}) < count(*))"
+        for column in columns
+    )
+    same_key = " and ".join(f"conflicting.{key} = landed.{key}" for key in keys)
+    return (
+        f"select {key_list}, count(*) as landed_rows\nfrom {source} as landed\n"
+        f"where {target.predicate}\n    and exists (\n"
+        f"        select 1\n        from (\n"
+        f"            select {key_list}\n            from {source} as versions\n"
+        f"            where {present}\n            group by {key_list}\n"
+        f"            having {differ}\n        ) as conflicting\n"
+        f"        where {same_key}\n    )\n"
+        f"group by {key_list}"
+    ), {}
+
+
 _QUERIES: dict[str, Callable[[Mapping[str, Any], Target], tuple[str, dict[str, Any]]]] = {
     "not_null": _not_null,
     "unique": _unique,
@@ -221,4 +250,5 @@ _QUERIES: dict[str, Callable[[Mapping[str, Any], Target], tuple[str, dict[str, A
     "relationships": _relationships,
     "one_current_version": _one_current_version,
     "no_overlapping_versions": _no_overlapping_versions,
+    "no_conflicting_versions": _no_conflicting_versions,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from elt_assets.engines.base import WarehouseError, first_line, window_filter
 from elt_assets.engines.sql import SqlEngine, SqlSession
 
 _LOCK_MESSAGE = "Could not set lock on file"
+log = logging.getLogger(__name__)
 
 
 class DuckDBEngine(SqlEngine):
@@ -43,20 +45,39 @@ class DuckDBEngine(SqlEngine):
 
     def connect(self) -> Connection:
         # Another process (a run, a sensor, a notebook) may hold DuckDB's file lock for a
-        # moment; wait for it rather than failing the run.
-        deadline = time.monotonic() + self.lock_timeout_seconds
+        # moment; wait for it rather than failing the run, and say so at once, since the
+        # wait may last lock_timeout_seconds (10 minutes by default).
+        started = time.monotonic()
+        deadline = started + self.lock_timeout_seconds
         pause = 0.1
+        waiting = False
         while True:
             try:
-                return self.sqlalchemy_engine.connect()
+                connection = self.sqlalchemy_engine.connect()
             except sa.exc.DBAPIError as error:
                 if _LOCK_MESSAGE in str(error) and time.monotonic() < deadline:
+                    if not waiting:
+                        waiting = True
+                        # The file, not the URL (which may carry a token); DuckDB's message
+                        # names the process holding the lock.
+                        log.warning(
+                            "waiting up to %.0f s for the lock on the DuckDB file %s: %s",
+                            self.lock_timeout_seconds, self.path, first_line(error),
+                        )
                     time.sleep(pause)
                     pause = min(pause * 2, 2.0)
                     continue
+                if waiting:
+                    log.warning(
+                        "gave up waiting for the lock on the DuckDB file %s after %.1f s",
+                        self.path, time.monotonic() - started,
+                    )
                 raise WarehouseError(
                     f"cannot connect to the warehouse {self.display_url}: {first_line(error)}"
                 ) from error
+            if waiting:
+                log.warning("got the lock on the DuckDB file %s after %.1f s", self.path, time.monotonic() - started)
+            return connection
 
     def load_landing_files(self, session: SqlSession, model, files, first_day: date, end_day: date) -> int:
         """Refuse a window whose landing files vanished, then delete it and load the files

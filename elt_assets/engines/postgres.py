@@ -30,7 +30,11 @@ class PostgresEngine(SqlEngine):
         return {"options": f"-c work_mem={settings.postgres_work_mem()}"}
 
     def after_create(self, model) -> list[Statement]:
-        """An index on the partition column, so that replacing or reading a day reads only that day."""
+        """An index on the partition column, so that replacing or reading a day reads only that day.
+
+        Landing and python models ask for it on every run (their table is declared with
+        `create table if not exists`), so it is created only when the catalog lacks it.
+        """
         return [Statement(partition_index_sql(model.schema, model.name, model.partition_column))]
 
     def after_write(self, model) -> list[Statement]:
@@ -94,6 +98,23 @@ class PostgresEngine(SqlEngine):
 
 
 def partition_index_sql(schema: str, table: str, column: str) -> str:
-    """The statement that indexes a table's partition column."""
-    name = validate_identifier(f"{table}_{column}_idx"[:63])
-    return f"create index if not exists {name} on {qualified(schema, table)} ({validate_identifier(column)})"
+    """The statement that indexes a table's partition column, and does nothing when the
+    index exists.
+
+    `create index if not exists` takes a SHARE lock on the table even when the index is
+    there, and SHARE conflicts with the ROW EXCLUSIVE lock of another run's delete and
+    COPY: two runs loading different days, each holding its rows and waiting for the
+    other's, deadlock. A catalog lookup first takes no lock on the table, so runs against
+    an indexed table never run DDL. (Two first runs of a table that exists without its
+    index may still meet once; a table this project creates gets the index in the same
+    transaction.)
+    """
+    index = validate_identifier(f"{table}_{column}_idx"[:63])
+    create = f"create index if not exists {index} on {qualified(schema, table)} ({validate_identifier(column)})"
+    # An index lives in its table's schema; to_regclass is null when no such relation exists.
+    return (
+        "do $$\nbegin\n"
+        f"    if to_regclass('{qualified(schema, index)}') is null then\n"
+        f"        {create};\n"
+        "    end if;\nend\n$$"
+    )

@@ -1,6 +1,10 @@
 -- SCD Type 2 versions, one per user and updated_at, in the partition of the day the
 -- version first landed. valid_to and is_current are set after the write, over each
 -- affected user's whole history (see the snapshot materialization).
+-- Versions of one (user_id, updated_at) that disagree: the first landed wins. On one
+-- landing day the lowest age, then gender, wins, NULL last: staging carries no file or
+-- line order, and a fixed order keeps reruns and engines agreeing. The test
+-- no_conflicting_versions (warn) counts such keys.
 with changes as (
     select
         user_id,
@@ -23,7 +27,10 @@ first_landing as (
         partition_date,
         row_number() over (
             partition by user_id, updated_at
-            order by partition_date, age, gender
+            order by
+                partition_date,
+                age nulls last,
+                gender nulls last
         ) as landing_rank
     from changes
 ),
