@@ -60,11 +60,16 @@ def run_elt(
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Materialize the selected assets for first..last as one single-run backfill."""
+    if instance is None:
+        # Entered, so that Dagster's context points at a live instance while definitions
+        # load (a finished instance of an earlier test may still be its current one).
+        with dg.DagsterInstance.ephemeral() as ephemeral:
+            return run_elt(landing, warehouse_url, first, last, selection, ephemeral, raise_on_error)
     definitions = elt_definitions(landing, warehouse_url)
     job = dg.define_asset_job("test_elt", selection=dg.AssetSelection.from_string(selection))
     resolved = dg.Definitions.merge(definitions, dg.Definitions(jobs=[job])).resolve_job_def("test_elt")
     return resolved.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance,
         tags={
             "dagster/asset_partition_range_start": first,
             "dagster/asset_partition_range_end": last or first,
