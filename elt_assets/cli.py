@@ -279,7 +279,9 @@ def sample_first_day(as_shipped: bool) -> date:
 
 # A finished step, a failed step and a check that did not pass, in the Dagster CLI's log lines.
 _LOG_RECORD = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ")
-_STEP_DONE = re.compile(r'Finished execution of step "([^"]+)" in ([^ ]+?)\.?$')
+# Not anchored at the line's end: the CLI's stdout and stderr share the pipe, and another
+# write can land on the same line.
+_STEP_DONE = re.compile(r'Finished execution of step "([^"]+)" in ([0-9][0-9.]*(?:ms|s|m[0-9.]*s|m)?)')
 _STEP_FAILED = re.compile(r'STEP_FAILURE - Execution of step "([^"]+)" failed')
 _CHECK_FAILED = re.compile(r"ASSET_CHECK_EVALUATION - (Asset check .* did not pass.*)")
 
