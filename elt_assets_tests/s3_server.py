@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 
 from elt_assets_tests.pg_cluster import free_port
+from elt_assets_tests.support import stop_process
 
 # Dummy credentials: the server accepts any, and they keep boto3 off the machine's own.
 TEST_CREDENTIALS = {
@@ -60,12 +61,7 @@ def running_s3_server() -> Iterator[str]:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
         shutil.rmtree(log_dir, ignore_errors=True)
         for name, value in saved.items():
             if value is None:

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import os
 import shutil
+import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -152,3 +153,34 @@ def fresh_database(admin_url: str):
             )
             connection.execute(sa.text(f"drop database if exists {name}"))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def login_role(admin_url: str, database_url: str, role: str, password: str):
+    """A PostgreSQL login role with `password` that may build in the database of
+    `database_url`; what it owns and the role are dropped when the block ends."""
+    database = sa.make_url(database_url).database
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"create role {role} login password '{password}'"))
+        connection.execute(sa.text(f"grant all on database {database} to {role}"))
+    try:
+        yield role
+    finally:
+        owner = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:
+            connection.execute(sa.text(f"drop owned by {role}"))
+        owner.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"drop role if exists {role}"))
+        admin.dispose()
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate a server the test started; kill it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

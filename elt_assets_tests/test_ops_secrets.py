@@ -23,7 +23,7 @@ from elt_assets.secrets import SecretError, apply_instance_secret, url_from_secr
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.ops_fixtures import aws_env, moto_endpoint, sqlite_home  # noqa: F401 (fixtures)
 from elt_assets_tests.pg_cluster import free_port
-from elt_assets_tests.support import rows
+from elt_assets_tests.support import login_role, rows
 
 
 def test_secret_values_combine_with_the_base_url():
@@ -51,23 +51,9 @@ def _create_secret(endpoint: str, value: str) -> str:
 @pytest.fixture
 def warehouse_role(postgres_admin_url, postgres_url):
     """A login role with a password that may build every model in the test database."""
-    role = f"elt_secret_{uuid.uuid4().hex[:8]}"
     password = f"pw-{uuid.uuid4().hex}"
-    database = sa.make_url(postgres_url).database
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"create role {role} login password '{password}'"))
-        connection.execute(sa.text(f"grant all on database {database} to {role}"))
-    try:
+    with login_role(postgres_admin_url, postgres_url, f"elt_secret_{uuid.uuid4().hex[:8]}", password) as role:
         yield role, password
-    finally:
-        owner = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with owner.connect() as connection:
-            connection.execute(sa.text(f"drop owned by {role}"))
-        owner.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"drop role if exists {role}"))
-        admin.dispose()
 
 
 def _materialize(instance, landing, warehouse: WarehouseResource, selection: str = "*"):

@@ -30,6 +30,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from elt_assets_tests.support import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -170,12 +172,7 @@ def installed(tmp_path_factory) -> Iterator[Installed]:
     try:
         yield Installed(wheel, python, venv / "bin", site, server, port, server_log)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server, timeout=30)
 
 
 def test_the_wheel_carries_the_sql_the_sample_and_the_instance_file_but_not_the_tests(installed):

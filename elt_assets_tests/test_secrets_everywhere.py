@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.ops_fixtures import sqlite_home
-from elt_assets_tests.support import copy_sample, rows
+from elt_assets_tests.support import copy_sample, login_role, rows
 
 SECRET = "S3cr3t-Value-123"
 ELT_COMMAND = Path(sys.executable).parent / "elt-assets"
@@ -34,22 +34,8 @@ TIMEOUT = 300
 @pytest.fixture
 def secret_role(postgres_admin_url, postgres_url):
     """A login role whose password is SECRET, allowed to build in the test database."""
-    role = f"elt_masked_{uuid.uuid4().hex[:8]}"
-    database = sa.make_url(postgres_url).database
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"create role {role} login password '{SECRET}'"))
-        connection.execute(sa.text(f"grant all on database {database} to {role}"))
-    try:
+    with login_role(postgres_admin_url, postgres_url, f"elt_masked_{uuid.uuid4().hex[:8]}", SECRET) as role:
         yield role
-    finally:
-        owner = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with owner.connect() as connection:
-            connection.execute(sa.text(f"drop owned by {role}"))
-        owner.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"drop role if exists {role}"))
-        admin.dispose()
 
 
 def _secret_url(postgres_url: str, role: str, shape: str, database: str | None = None) -> str:

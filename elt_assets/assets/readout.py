@@ -93,8 +93,8 @@ def ab_test_readout(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             for statement in engine.after_write(model):
                 statement.run(engine, session)
         record_build(engine, session, READOUT, first_day, end_day)
-        metadata = relation_metadata(engine, session, READOUT, first_day, end_day, sql.totals)
         by_day = days_metadata(engine, session, READOUT, first_day, end_day)
+        metadata = relation_metadata(engine, session, READOUT, first_day, end_day, sql.totals, by_day)
         last_day = end_day - timedelta(days=1)
         daily = session.execute(
             sql.daily_ctr, {"chart_start": end_day - timedelta(days=CHART_DAYS), "window_end": end_day}

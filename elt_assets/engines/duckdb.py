@@ -82,16 +82,9 @@ class DuckDBEngine(SqlEngine):
     def load_landing_files(self, session: SqlSession, model, files, first_day: date, end_day: date) -> int:
         """Refuse a window whose landing files vanished, then delete it and load the files
         straight into the raw table, checked, in the warehouse transaction."""
-        from elt_assets.landing.raw_load import (
-            declared_lengths,
-            landing_columns,
-            load_landing_files,
-            refuse_vanished_files,
-        )
+        from elt_assets.landing.raw_load import load_landing_files, window_columns
 
-        ddl = model.sql_path.read_text(encoding="utf-8")
-        columns = landing_columns(self.table_columns(session, model.schema, model.name), ddl)
-        refuse_vanished_files(session, model.qualified_name, model.name, files, first_day, end_day)
+        columns, path_length = window_columns(self, session, model, files, first_day, end_day)
         session.execute(
             f"delete from {model.qualified_name} where {window_filter('partition_date')}",
             {"window_start": first_day, "window_end": end_day},
@@ -104,5 +97,5 @@ class DuckDBEngine(SqlEngine):
             files,
             first_day,
             end_day,
-            path_length=declared_lengths(ddl).get("source_file"),
+            path_length=path_length,
         )

@@ -54,15 +54,11 @@ class PostgresEngine(SqlEngine):
         from elt_assets.landing.raw_load import (
             BOOKKEEPING_COLUMNS,
             STAGE_TABLE,
-            declared_lengths,
-            landing_columns,
             load_landing_files,
-            refuse_vanished_files,
+            window_columns,
         )
 
-        ddl = model.sql_path.read_text(encoding="utf-8")
-        columns = landing_columns(self.table_columns(session, model.schema, model.name), ddl)
-        refuse_vanished_files(session, model.qualified_name, model.name, files, first_day, end_day)
+        columns, path_length = window_columns(self, session, model, files, first_day, end_day)
         with DuckDBEngine("duckdb:///:memory:").transaction() as reader:
             definitions = ", ".join(f"{column.name} {column.cast_type}" for column in columns)
             reader.execute(f"create temp table {STAGE_TABLE} ({definitions}, partition_date date, source_file varchar)")
@@ -74,7 +70,7 @@ class PostgresEngine(SqlEngine):
                 files,
                 first_day,
                 end_day,
-                path_length=declared_lengths(ddl).get("source_file"),
+                path_length=path_length,
             )
             session.execute(
                 f"delete from {model.qualified_name} where {window_filter('partition_date')}",

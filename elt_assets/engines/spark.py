@@ -117,7 +117,7 @@ class SparkSession_:
 
     def _run(self, text: str, params: Mapping[str, Any] | None) -> SparkResult:
         args = (
-            {name: _spark_value(value) for name, value in params.items()}
+            dict(params)
             if params
             else None
         )
@@ -129,9 +129,6 @@ class SparkSession_:
             raise _statement_error(error, text) from error
         return SparkResult(frame, text)
 
-
-def _spark_value(value: Any) -> Any:
-    return value
 
 
 def _statement_error(error: Exception, text: str) -> StatementError:

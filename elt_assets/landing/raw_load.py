@@ -159,6 +159,18 @@ def refuse_vanished_files(
     )
 
 
+def window_columns(
+    engine, session: Session, model, files: list[LandingFile], first_day: date, end_day: date
+) -> tuple[list[LandingColumn], int | None]:
+    """The raw table's landing columns and the longest source_file path it takes, once the
+    window's earlier files are known to be all still there (refuse_vanished_files): how
+    the SQL engines' loads begin."""
+    ddl = model.sql_path.read_text(encoding="utf-8")
+    columns = landing_columns(engine.table_columns(session, model.schema, model.name), ddl)
+    refuse_vanished_files(session, model.qualified_name, model.name, files, first_day, end_day)
+    return columns, declared_lengths(ddl).get("source_file")
+
+
 def allow_vanished_files() -> bool:
     """Whether ELT_ALLOW_VANISHED_FILES is set (1, true or yes)."""
     return settings.allow_vanished_files()

@@ -30,13 +30,17 @@ def window_text(first_day: date, end_day: date) -> str:
 
 
 def relation_metadata(
-    engine: Engine, session: Session, model: Model, first_day: date, end_day: date, sql: str
+    engine: Engine,
+    session: Session,
+    model: Model,
+    first_day: date,
+    end_day: date,
+    sql: str,
+    by_day: dict[date, dict[str, Any]],
 ) -> dict[str, Any]:
-    """What holds for the whole window after a write: its row count (named as the window's),
-    the window, the SQL and the column schema. Each day's own figures come from day_metadata."""
-    window = {"window_start": first_day, "window_end": end_day}
-    predicate = window_filter(model.partition_column) if model.partition_column else "1 = 1"
-    row_count = session.execute(f"select count(*) from {model.qualified_name} where {predicate}", window).scalar_one()
+    """What holds for the whole window after a write: its row count (named as the window's,
+    the sum of the days' counts from days_metadata), the window, the SQL and the column schema."""
+    row_count = sum(values["dagster/row_count"].value for values in by_day.values())
     return {
         "window_row_count": dg.MetadataValue.int(int(row_count)),
         "partition_window": dg.MetadataValue.text(window_text(first_day, end_day)),

@@ -85,8 +85,8 @@ def _report(engine: Engine, session: Session, registry: Registry, plan, files, l
     sql = model.sql_path.read_text(encoding="utf-8") if model.materialization == "landing" else registry.render(model).text
     if model.writes_rows and model.materialization != "landing":
         run.metadata["recreated"] = dg.MetadataValue.bool(plan.creates_table)
-    run.metadata.update(relation_metadata(engine, session, model, first_day, end_day, sql))
     run.by_day = _days_metadata(engine, session, registry, model, first_day, end_day)
+    run.metadata.update(relation_metadata(engine, session, model, first_day, end_day, sql, run.by_day))
     if files is not None:
         run.metadata["landing_files"] = dg.MetadataValue.int(len(files))
         run.metadata["landed_rows"] = dg.MetadataValue.int(loaded)
