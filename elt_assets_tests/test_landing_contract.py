@@ -323,7 +323,9 @@ def test_an_archived_change_set_keeps_its_assignments_in_dim_user_variant(wareho
 # ---------------------------------------------------------------- which values a column takes
 
 
-@pytest.mark.parametrize("value", ["23.7", "23.0", "1e3", "0x10", "1_000", "3000000000"])
+# "1-2" and "3000000000" leave the file digits only: its values skip the text test and the
+# cast itself refuses them.
+@pytest.mark.parametrize("value", ["23.7", "23.0", "1e3", "0x10", "1_000", "3000000000", "1-2"])
 def test_an_integer_column_takes_integers_only(any_warehouse, landing, value):
     write(landing, "user_event/2023-06-01.csv", events(1))
     any_warehouse.load(landing, "user_event")
@@ -337,6 +339,16 @@ def test_an_integer_column_takes_integers_only(any_warehouse, landing, value):
             f"({any_warehouse.relation('user_event')}.paidamount)"
         ],
     )
+
+
+def test_only_files_of_digits_and_separators_skip_the_integer_text_test(tmp_path):
+    plain = tmp_path / "plain.csv"
+    plain.write_text(events(1, 2) + '3,"2023-06-01 12:00:00",+7,-0,1,\r\n')
+    assert raw_load.digits_only_csv(plain)
+    for value in ("23.7", "1e3", "0x10", "1_000", "0b11", "٣"):
+        other = tmp_path / "other.csv"
+        other.write_text(events(1) + f"2,2023-06-01 11:00:00,5,1,1,{value}\n", encoding="utf-8")
+        assert not raw_load.digits_only_csv(other), value
 
 
 def test_integers_may_carry_a_sign_and_spaces(any_warehouse, landing):
