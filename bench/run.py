@@ -11,6 +11,12 @@
 
 Steps, each a whole process, timed with wall seconds and the peak RSS of its process tree:
   floor         the lecture's SQL by hand on the landing files (see below)
+  dbt           (DuckDB; --no-dbt skips it) the peer: the lecture's own dbt project
+                (bench/dbt_peer/) on dbt-duckdb over the same landing files, load + `dbt
+                run` (bench/dbt_peer.py): in full before the backfill, then with the one
+                more day appended (one run: the peer appends raw rows, so it cannot be
+                repeated). Its analytics table must equal the floor's too. Needs the bench
+                extra: pip install -e ".[bench]".
   backfill      dagster asset materialize --select '*' --partition-range FIRST...LAST
   incremental   day LAST+1 lands; dagster asset materialize --select '*' --partition LAST+1,
                 three times (re-running a day rewrites the same rows): the best run is the
@@ -27,9 +33,15 @@ Steps, each a whole process, timed with wall seconds and the peak RSS of its pro
                 2023-06-01...2023-06-04 built unmeasured, then
                 dagster asset materialize --select '*' --partition 2023-06-05
                 --day-repeats times (3); the best run is the figure, all are in the JSON
-It prints the figures, the ratios and whether each target is met, writes them as JSON
+It prints the figures, the ratios and whether each target is met, the backfill's own
+steps (seconds of each asset's step, from the run's events), writes them as JSON
 under --out, and checks that the backfill's analytics table equals the floor's, row for
 row, exiting non-zero if it does not. Targets are reported, never enforced.
+
+Growth (--growth, DuckDB): the floor, the peer and the backfill only, at 1x, 2x and 4x
+--events-per-day with --users users, and at 10x the users with 1x the events, over --days
+days (10 by default in this mode). Prints a table and writes growth-<scale>.json and a plot,
+growth-<scale>.svg, under --out; the backfill's steps show which model grows with what.
 
 Engines:
   DuckDB (the default)  the warehouse is a DuckDB file in the work folder; the floor
@@ -99,7 +111,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from elt_assets.landing.generator import generate_landing  # noqa: E402
 
-import postgres_support as pg  # noqa: E402  (bench/ is on sys.path when run as a script)
+import growth_plot  # noqa: E402  (bench/ is on sys.path when run as a script)
+import postgres_support as pg  # noqa: E402
 import spark_support as spark  # noqa: E402
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -157,7 +170,10 @@ class History:
     repeats: dict[str, list[float]] = field(default_factory=dict)  # wall seconds of every run of a one-day step
     server_repeats: dict[str, list[float | None]] = field(default_factory=dict)  # server peak RSS MB of each run (Spark)
     comparison: pg.Comparison | None = None  # backfill vs floor, when the floor ran
+    peer_comparison: pg.Comparison | None = None  # the dbt peer vs floor, when the peer ran
+    backfill_steps: dict[str, float] = field(default_factory=dict)  # seconds of each step of the backfill run
     floor_detail: dict | None = None  # the floor's own split of its time
+    peer_detail: dict | None = None  # the dbt peer's own split of its time (load, dbt run)
 
 
 @dataclass(frozen=True)
@@ -232,9 +248,32 @@ def dagster_materialize(partition_args: list[str]) -> list[str]:
 
 
 def fresh_dagster_home(home: Path) -> None:
-    """An empty Dagster instance folder (SQLite storage, no telemetry)."""
+    """An empty Dagster instance folder configured as `elt-assets quickstart` makes the
+    embedded default (SQLite storage, no telemetry)."""
+    from elt_assets.cli import local_instance_yaml
+
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(local_instance_yaml())
+
+
+def run_step_seconds(home: Path) -> dict[str, float]:
+    """Seconds of each step of the latest run in a Dagster home, longest first, from the
+    run's STEP_START and STEP_SUCCESS (or STEP_FAILURE) events."""
+    import dagster as dg
+
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        records = instance.get_records_for_run(run.run_id, of_type=kinds, limit=100_000).records
+    starts: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for record in records:
+        entry = record.event_log_entry
+        if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
+            starts[entry.step_key] = entry.timestamp
+        elif entry.step_key in starts:
+            seconds[entry.step_key] = round(entry.timestamp - starts[entry.step_key], 3)
+    return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
 
 def dagster_env(base: dict[str, str], landing: Path, warehouse_url: str, home: Path, start: date) -> dict[str, str]:
@@ -293,6 +332,42 @@ def _duckdb_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def compare_duckdb_files(left: Path, right: Path) -> pg.Comparison:
+    """The analytics tables of two DuckDB files, as multisets (EXCEPT ALL)."""
+    with duckdb.connect() as connection:
+        connection.execute(f"attach {_duckdb_literal(str(left))} as l (read_only)")
+        connection.execute(f"attach {_duckdb_literal(str(right))} as r (read_only)")
+
+        def count(query: str) -> int:
+            return connection.execute(f"select count(*) from ({query})").fetchone()[0]
+
+        return pg.Comparison(
+            rows_left=count(f"select * from l.{ANALYTICS_TABLE}"),
+            rows_right=count(f"select * from r.{ANALYTICS_TABLE}"),
+            only_left=count(f"select * from l.{ANALYTICS_TABLE} except all select * from r.{ANALYTICS_TABLE}"),
+            only_right=count(f"select * from r.{ANALYTICS_TABLE} except all select * from l.{ANALYTICS_TABLE}"),
+        )
+
+
+def dbt_peer_command(landing: Path, work: Path, day: date | None = None) -> list[str]:
+    """The peer's command line: the lecture's dbt project over the landing files, in the
+    history's work folder (database dbt.duckdb, dbt's target and logs in dbt/)."""
+    command = [
+        sys.executable, str(BENCH_DIR / "dbt_peer.py"), "--landing", str(landing),
+        "--database", str(work / "dbt.duckdb"), "--work", str(work / "dbt"),
+    ]
+    return command + (["--day", day.isoformat()] if day else [])
+
+
+def dbt_missing() -> str | None:
+    """Why the peer cannot run here, or None."""
+    from importlib.util import find_spec
+
+    if find_spec("dbt") is None or find_spec("dbt.adapters.duckdb") is None:
+        return 'the dbt peer needs dbt-core and dbt-duckdb: pip install -e ".[bench]" (or pass --no-dbt)'
+    return None
+
+
 class DuckDBWarehouses:
     """The warehouse and the floor as DuckDB files in each history's work folder."""
 
@@ -308,19 +383,7 @@ class DuckDBWarehouses:
 
     def compare(self, days: int, work: Path) -> pg.Comparison:
         """The backfill's analytics table against the floor's, as multisets (EXCEPT ALL)."""
-        with duckdb.connect() as connection:
-            connection.execute(f"attach {_duckdb_literal(str(work / 'warehouse.duckdb'))} as l (read_only)")
-            connection.execute(f"attach {_duckdb_literal(str(work / 'floor.duckdb'))} as r (read_only)")
-
-            def count(query: str) -> int:
-                return connection.execute(f"select count(*) from ({query})").fetchone()[0]
-
-            return pg.Comparison(
-                rows_left=count(f"select * from l.{ANALYTICS_TABLE}"),
-                rows_right=count(f"select * from r.{ANALYTICS_TABLE}"),
-                only_left=count(f"select * from l.{ANALYTICS_TABLE} except all select * from r.{ANALYTICS_TABLE}"),
-                only_right=count(f"select * from r.{ANALYTICS_TABLE} except all select * from l.{ANALYTICS_TABLE}"),
-            )
+        return compare_duckdb_files(work / "warehouse.duckdb", work / "floor.duckdb")
 
     def history_done(self, days: int, work: Path) -> None:
         """Nothing to do."""
@@ -503,6 +566,14 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
         history.steps["floor"], output = measure("floor", command, rows, {**env, **floor_env})
         history.floor_detail = json.loads(output.strip().splitlines()[-1])
         print(f"  floor detail: {json.dumps(history.floor_detail)}", flush=True)
+    with_peer = with_floor and warehouses.engine == "duckdb" and not args.no_dbt
+    if with_peer:
+        print("the dbt peer: load + dbt run ...", flush=True)
+        history.steps["dbt"], output = measure("dbt", dbt_peer_command(landing, work), rows, env)
+        history.peer_detail = json.loads(output.strip().splitlines()[-1])
+        history.peer_comparison = compare_duckdb_files(work / "dbt.duckdb", work / "floor.duckdb")
+        print(f"  dbt detail: {json.dumps(history.peer_detail)}; analytics == floor's: "
+              f"{history.peer_comparison.equal}", flush=True)
     print(f"backfilling {first}..{last} ...", flush=True)
     history.steps["backfill"], _ = measure(
         "backfill", dagster_materialize(["--partition-range", f"{first}...{last}"]), rows, env,
@@ -513,6 +584,7 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
     if with_floor:
         history.comparison = warehouses.compare(days, work)
         print(f"  backfill analytics == floor analytics: {history.comparison.equal} {asdict(history.comparison)}", flush=True)
+    history.backfill_steps = run_step_seconds(work / "dagster_home")
     if dagster_only:
         noop_env = noop_dagster_env(env, work / "dagster_home_noop")
         print("the same backfill with every step a no-op (Dagster's own cost) ...", flush=True)
@@ -523,6 +595,9 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
     day_rows = event_rows(landing, [incremental_day])
     print(f"incremental day {incremental_day} ({args.day_repeats} runs) ...", flush=True)
     measure_day(history, "incremental", incremental_day, day_rows, env, args.day_repeats, warehouses.server_memory)
+    if with_peer:
+        print(f"the dbt peer's day {incremental_day}: append the day's files + dbt run ...", flush=True)
+        history.steps["dbt_day"], _ = measure("dbt_day", dbt_peer_command(landing, work, incremental_day), day_rows, env)
     if dagster_only:
         measure_day(history, "dagster_only_day", incremental_day, day_rows, noop_env, args.day_repeats)
     warehouses.history_done(days, work)
@@ -566,6 +641,89 @@ def run_sample_day(work: Path, env: dict[str, str], repeats: int) -> list[Step]:
     return measure_day_runs("sample_day", SAMPLE_DAY, event_rows(SAMPLE_LANDING, [SAMPLE_DAY]), env, repeats)
 
 
+# --- growth -------------------------------------------------------------------------------
+
+GROWTH_DAYS = 10
+
+
+def growth_scales(args) -> list[tuple[str, int, int]]:
+    """(kind, users, events a day) of each growth run: the events at 1x, 2x and 4x, then ten
+    times the users at 1x the events."""
+    return [
+        ("events", args.users, args.events_per_day),
+        ("events", args.users, 2 * args.events_per_day),
+        ("events", args.users, 4 * args.events_per_day),
+        ("users", 10 * args.users, args.events_per_day),
+    ]
+
+
+def run_growth(args) -> None:
+    """The floor, the peer and the backfill at each growth scale; a table, JSON and a plot."""
+    base_env = {key: value for key, value in os.environ.items() if not key.startswith(("ELT_", "DAGSTER_"))}
+    first = date.fromisoformat(args.start)
+    days = [first + timedelta(days=offset) for offset in range(args.days)]
+    runs = []
+    for kind, users, events in growth_scales(args):
+        work = args.work / f"growth_{users}u_{events}e"
+        shutil.rmtree(work, ignore_errors=True)
+        landing = work / "landing"
+        print(f"growth: {users:,} users, {events:,} events a day, {args.days} days into {landing} ...", flush=True)
+        generate_landing(
+            landing, users=users, days=args.days, events_per_day=events, start=first, seed=args.seed,
+            late_user_share=0.0, reassignments=0, metadata_changes=0, null_datestamp_rows=3,
+        )
+        rows = event_rows(landing, days)
+        env = dagster_env(base_env, landing, f"duckdb:///{work / 'warehouse.duckdb'}", work / "dagster_home", first)
+        command, _ = DuckDBWarehouses().floor_command(args.days, work, landing)
+        floor, _ = measure("floor", command, rows, env)
+        peer = None if args.no_dbt else measure("dbt", dbt_peer_command(landing, work), rows, env)[0]
+        backfill, _ = measure("backfill", dagster_materialize(["--partition-range", f"{days[0]}...{days[-1]}"]), rows, env)
+        comparison = compare_duckdb_files(work / "warehouse.duckdb", work / "floor.duckdb")
+        steps = run_step_seconds(work / "dagster_home")
+        with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as connection:
+            dim_user_rows = connection.execute("select count(*) from core.dim_user").fetchone()[0]
+        runs.append({
+            "kind": kind, "users": users, "events_per_day": events, "event_rows": rows,
+            "floor": round(floor.wall_seconds, 2),
+            "dbt": None if peer is None else round(peer.wall_seconds, 2),
+            "backfill": round(backfill.wall_seconds, 2),
+            "backfill_peak_rss_mb": round(backfill.peak_rss_mb),
+            "dim_user_rows": dim_user_rows,
+            "backfill_steps_seconds": steps,
+            "analytics_equals_floor": comparison.equal,
+        })
+        print(f"  floor {floor.wall_seconds:.2f} s, dbt {'-' if peer is None else f'{peer.wall_seconds:.2f} s'}, "
+              f"backfill {backfill.wall_seconds:.2f} s; analytics == floor's: {comparison.equal}", flush=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report = {"machine": versions(), "days": args.days, "runs": runs}
+    print_growth(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"growth-{args.users}u-{args.days}d-{args.events_per_day}e"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    stem.with_suffix(".svg").write_text(growth_plot.growth_svg(runs))
+    print(f"written: {stem}.json, {stem}.svg")
+    if not all(run["analytics_equals_floor"] for run in runs):
+        raise SystemExit("a backfill's analytics table differs from the floor's")
+
+
+def print_growth(report: dict) -> None:
+    print()
+    print(f"growth over {report['days']} days (wall seconds; ratios: backfill / floor, backfill / dbt)")
+    header = (f"{'users':>10}{'events/day':>12}{'event rows':>13}{'floor':>8}{'dbt':>8}{'backfill':>10}"
+              f"{'/floor':>8}{'/dbt':>7}{'peak MB':>9}{'dim_user rows':>15}{'dim_user s':>12}{'analytics s':>13}")
+    print(header)
+    for run in report["runs"]:
+        steps = run["backfill_steps_seconds"]
+        peer = run["dbt"]
+        over_peer = "-" if peer is None else f"{run['backfill'] / peer:.2f}"
+        print(f"{run['users']:>10,}{run['events_per_day']:>12,}{run['event_rows']:>13,}{run['floor']:>8.2f}"
+              f"{'-' if peer is None else f'{peer:.2f}':>8}{run['backfill']:>10.2f}"
+              f"{run['backfill'] / run['floor']:>8.2f}{over_peer:>7}"
+              f"{run['backfill_peak_rss_mb']:>9,}{run['dim_user_rows']:>15,}"
+              f"{steps.get('core__dim_user', 0):>12.2f}{steps.get('analytics__analytics_variant_user_daily', 0):>13.2f}")
+
+
 # --- the report ---------------------------------------------------------------------------
 
 
@@ -580,14 +738,16 @@ def targets(engine: str, days: int, long_days: int) -> list[Target]:
         if long_days else []
     )
     if engine == "postgres":
-        return [Target("backfill_over_floor", "backfill / floor", 1.5), *scaling]
+        return [Target("backfill_over_floor", "backfill / floor", 2.0), *scaling]
     if engine == "spark":
         # backfill / floor is reported, informative only: Spark against DuckDB on one machine.
         return scaling
     return [
         Target("backfill_over_floor", "backfill / floor", 0.8),
-        Target(f"incremental_{days}_seconds", f"incremental({days}) seconds", 5.0),
+        Target("backfill_over_dbt", "backfill / dbt (load + run)", 1.0),
+        Target(f"incremental_{days}_seconds", f"incremental({days}) seconds", 4.0),
         *scaling,
+        Target("incremental_over_dbt_day", f"incremental({days}) / dbt's day", 1 / 3),
         Target("backfill_peak_rss_mb", "backfill peak RSS MB", 2048.0),
         Target("sample_day_seconds", "sample day seconds (best run)", 3.0),
     ]
@@ -601,6 +761,9 @@ def figures(args, short: History, long: History | None, sample_runs: list[Step])
         f"incremental_{args.days}_seconds": incremental.wall_seconds,
         "backfill_peak_rss_mb": backfill.peak_rss_mb,
     }
+    if "dbt" in short.steps:
+        values["backfill_over_dbt"] = backfill.wall_seconds / short.steps["dbt"].wall_seconds
+        values["incremental_over_dbt_day"] = incremental.wall_seconds / short.steps["dbt_day"].wall_seconds
     if long:
         values[f"incremental_{args.long_days}_over_{args.days}"] = (
             long.steps["incremental"].wall_seconds / incremental.wall_seconds
@@ -622,6 +785,19 @@ def judge(goals: list[Target], values: dict[str, float]) -> list[dict]:
     return verdicts
 
 
+def versions() -> dict:
+    """The machine and the versions of what the figures depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__}
+    for package in ("dagster", "pyspark", "dbt-core", "dbt-duckdb"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def step_record(engine: str, step: Step) -> dict:
     """A step as JSON; the server's peak RSS only for Spark (None there when not measured)."""
     record = asdict(step)
@@ -636,7 +812,7 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
         "backfill": step_record(engine, short.steps["backfill"]),
         f"incremental_{args.days}": step_record(engine, short.steps["incremental"]),
     }
-    for name in ("dagster_only_backfill", "dagster_only_day"):
+    for name in ("dbt", "dbt_day", "dagster_only_backfill", "dagster_only_day"):
         if name in short.steps:
             steps[name] = step_record(engine, short.steps[name])
     if long:
@@ -645,11 +821,7 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
         steps["sample_day"] = step_record(engine, min(sample_runs, key=lambda step: step.wall_seconds))
     values = figures(args, short, long, sample_runs)
     ratios = {name: value for name, value in values.items() if "_over_" in name}
-    machine = {"cores": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__}
-    if engine == "spark":
-        from importlib.metadata import version
-
-        machine["pyspark"] = version("pyspark")
+    machine = versions()
     report = {
         "engine": engine,
         "machine": machine,
@@ -657,10 +829,14 @@ def build_report(args, engine: str, warehouses, short: History, long: History | 
         "scale": {"users": args.users, "days": args.days, "events_per_day": args.events_per_day, "long_days": args.long_days},
         "steps": steps,
         "floor_detail": short.floor_detail,
+        "dbt_detail": short.peer_detail,
+        "dbt_comparison": asdict(short.peer_comparison) if short.peer_comparison else None,
+        "backfill_steps_seconds": short.backfill_steps,
         "ratios": ratios,
         "targets": judge(targets(engine, args.days, args.long_days), values),
         "comparison": asdict(short.comparison) if short.comparison else None,
         "backfill_analytics_equals_floor": bool(short.comparison and short.comparison.equal),
+        "dbt_analytics_equals_floor": None if short.peer_comparison is None else short.peer_comparison.equal,
         "day_runs_seconds": {
             **{name if name != "incremental" else f"incremental_{args.days}": runs for name, runs in short.repeats.items()},
             **({f"incremental_{args.long_days}": long.repeats["incremental"]} if long else {}),
@@ -714,12 +890,25 @@ def print_report(report: dict) -> None:
     for target in report["targets"]:
         value = "-" if target["value"] is None else f"{target['value']:.2f}"
         verdict = {True: "met", False: "not met", None: "not measured"}[target["met"]]
-        print(f"{target['label']:<38}{value:>10}{'<= ' + format(target['limit'], 'g'):>11}  {verdict}")
+        print(f"{target['label']:<38}{value:>10}{'<= ' + format(target['limit'], '.3g'):>11}  {verdict}")
     for name in report.get("informative_only", []):
         if name in report["ratios"]:
             label = name.replace("_over_", " / ")
             print(f"{label:<38}{report['ratios'][name]:>10.2f}{'-':>11}  informative only (Spark vs the DuckDB floor on one machine)")
     print(f"backfill analytics equals floor: {report['backfill_analytics_equals_floor']}")
+    if report.get("dbt_analytics_equals_floor") is not None:
+        print(f"dbt analytics equals floor: {report['dbt_analytics_equals_floor']}")
+    print_steps(report.get("backfill_steps_seconds") or {})
+
+
+def print_steps(steps: dict[str, float], shown: int = 12) -> None:
+    """The backfill run's longest steps."""
+    if not steps:
+        return
+    print(f"backfill, seconds per step (longest {min(shown, len(steps))} of {len(steps)}; "
+          f"all steps {sum(steps.values()):.2f} s):")
+    for name, seconds in list(steps.items())[:shown]:
+        print(f"  {seconds:7.2f}  {name.replace('__', '/')}")
 
 
 def result_file(out: Path, engine: str, args) -> Path:
@@ -743,6 +932,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events-per-day", type=int, help="events a day (DuckDB 1000000, PostgreSQL and Spark 100000)")
     parser.add_argument("--long-days", type=int, help="history for the second incremental day, 0 skips it (DuckDB 180, PostgreSQL 90, Spark 30)")
     parser.add_argument("--no-sample-day", action="store_true", help="skip the sample-day step (DuckDB only)")
+    parser.add_argument("--no-dbt", action="store_true", help="skip the dbt peer (DuckDB only)")
+    parser.add_argument("--growth", action="store_true",
+                        help="DuckDB: the backfill at 1x/2x/4x the events and 10x the users instead of the usual steps")
     parser.add_argument("--day-repeats", type=int, default=DAY_REPEATS, help=f"runs of each one-day step; the best counts ({DAY_REPEATS})")
     parser.add_argument("--start", default="2023-06-01")
     parser.add_argument("--seed", type=int, default=7)
@@ -753,6 +945,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.spark_url and not args.spark_url.startswith("sc://"):
         parser.error("--spark-url must be a Spark Connect URL, sc://HOST:PORT")
     args.engine = "postgres" if args.postgres_url else "spark" if args.spark or args.spark_url else "duckdb"
+    if args.growth and args.engine != "duckdb":
+        parser.error("--growth runs on DuckDB only")
+    if args.growth and args.days is None:
+        args.days = GROWTH_DAYS
+    if args.engine != "duckdb":
+        args.no_dbt = True  # the peer is dbt-duckdb
     defaults = DEFAULT_SCALES[args.engine]
     for name, value in asdict(defaults).items():
         if getattr(args, name) is None:
@@ -767,6 +965,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if not args.no_dbt and (missing := dbt_missing()):
+        raise SystemExit(missing)
+    if args.growth:
+        run_growth(args)
+        return
     engine = args.engine
     warehouses = (
         PostgresWarehouses(args.postgres_url) if engine == "postgres"
@@ -798,6 +1001,8 @@ def main() -> None:
         shutil.rmtree(args.work, ignore_errors=True)
     if not report["backfill_analytics_equals_floor"]:
         raise SystemExit("the backfill's analytics table differs from the floor's")
+    if report["dbt_analytics_equals_floor"] is False:
+        raise SystemExit("the dbt peer's analytics table differs from the floor's")
 
 
 if __name__ == "__main__":
