@@ -35,9 +35,10 @@ SAMPLE_DAYS = (SAMPLE_LAST_DAY - SAMPLE_FIRST_DAY).days + 1
 # imported only when one of them is run. Their one-line helps, for `elt-assets --help`
 # (test_cli checks that they match the ones the module registers):
 OPERATIONS_COMMANDS = {
-    "health": "check storage, daemons, code location, warehouse, freshness",
-    "cleanup": "delete old runs with their event and compute logs (dagster-daemon purges ticks)",
-    "backup": "back up the instance's storage and config",
+    "health": "check storage, daemons, unfinished runs, code location, warehouse, freshness",
+    "cleanup": "mark runs whose process died failed; delete old runs with their event and compute logs "
+               "(dagster-daemon purges ticks)",
+    "backup": "back up the instance's storage, compute logs and config",
     "restore": "restore a backup into the (empty) instance",
     "with-secrets": "run a command with DAGSTER_PG_* filled from Secrets Manager",
 }

@@ -1,14 +1,20 @@
-"""Fixtures for the operations tests: Dagster instances on SQLite and on PostgreSQL, and a
-moto server on 127.0.0.1 for S3 and Secrets Manager.
+"""Fixtures for the operations tests: Dagster instances on SQLite and on PostgreSQL, a
+moto server on 127.0.0.1 for S3 and Secrets Manager, and real runs started from the
+command line that wait, in their step, for a DuckDB lock held by the test.
 
 Import the fixtures a test module needs from here (pytest finds them by name).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -131,3 +137,65 @@ def aws_env(moto_endpoint, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_endpoint
+
+
+# Holds a write lock on the DuckDB file argv[1] until its stdin closes.
+HOLD_LOCK = (
+    "import duckdb, sys; connection = duckdb.connect(sys.argv[1]); connection.execute('create table held (x int)'); "
+    "print('locked', flush=True); sys.stdin.read()"
+)
+
+
+@contextlib.contextmanager
+def duckdb_lock_held(warehouse: Path) -> Iterator[subprocess.Popen]:
+    """Another process holds the DuckDB file's write lock until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def materialize_in_background(home: Path, warehouse: Path, landing: Path, day: str, log: Path) -> subprocess.Popen:
+    """`dagster asset materialize` of one day's raw events, started as an operator would."""
+    environment = dict(
+        os.environ, DAGSTER_HOME=str(home), ELT_WAREHOUSE_URL=f"duckdb:///{warehouse}", ELT_LANDING_DIR=str(landing)
+    )
+    with open(log, "w") as output:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "elt_assets.definitions",
+             "--select", "key:raw_data/user_event", "--partition", day],
+            cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
+        )
+
+
+def runs_in_their_step(home: Path, processes: list[subprocess.Popen]) -> dict[int, str]:
+    """Wait (bounded) until each process's run has started its step; the run ids by the
+    pid of the process that runs them."""
+    deadline = time.monotonic() + 180
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while time.monotonic() < deadline:
+            assert all(process.poll() is None for process in processes), "a run's process ended early"
+            by_pid = {}
+            for run in instance.get_runs():
+                events = instance.all_logs(run.run_id, of_type={dg.DagsterEventType.STEP_START})
+                if events:
+                    by_pid[events[0].dagster_event.pid] = run.run_id
+            if set(by_pid) == {process.pid for process in processes}:
+                return by_pid
+            time.sleep(0.5)
+    raise AssertionError(f"{len(processes)} run(s) did not reach their step within 180 s")
+
+
+def wait_until_zombie(pid: int) -> None:
+    """Wait until the killed process `pid`, not yet reaped by its parent (the test), is a
+    zombie: the state a dead run's process is often found in, and one that `kill -0`
+    would call alive."""
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, f"process {pid} never became a zombie"
+        time.sleep(0.05)

@@ -1,6 +1,8 @@
-"""Log cleanup on SQLite and PostgreSQL instance storage: what goes, what stays, dry runs.
+"""Log cleanup on SQLite and PostgreSQL instance storage: what goes, what stays, dry runs,
+and unfinished runs that can never finish.
 
 Schedule and sensor ticks are dagster-daemon's to purge (per `retention:`), not cleanup's.
+A real run killed with SIGKILL is in test_reliability.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
         recent = _load_user_event(landing, duckdb_url, instance, "2023-06-02")
         failed = _add_run(instance, dg.DagsterRunStatus.FAILURE)
         queued = _add_run(instance, dg.DagsterRunStatus.QUEUED)
+        # Started 45 days ago and never heard of since: it records no process to check,
+        # and it has been silent far past the limit (6 hours).
         started = _add_run(instance, dg.DagsterRunStatus.STARTED)
+        # Started just now, no process recorded yet: left alone.
+        starting_now = _add_run(instance, dg.DagsterRunStatus.STARTED)
         for run_id in (superseded, latest_old, failed, queued, started):
             backdate_run(instance, run_id, days=45)
         # Compute logs left behind by a run deleted long ago (e.g. from the UI).
@@ -74,6 +80,7 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
 
         dry = clean_up_instance(instance, max_age_days=30, dry_run=True, batch_size=2)
         assert dry.deleted_run_ids == [superseded, failed]
+        assert dry.abandoned_run_ids == [started]
         assert dry.runs_kept_for_latest_materialization == 1
         assert dry.unfinished_runs_left == 2
         assert dry.compute_log_folders_deleted == 2 and dry.compute_log_bytes > 1100
@@ -92,8 +99,15 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
         assert result.output_for_node("clean_up_logs") == 2
         metadata = _output_metadata(result)
         assert metadata["runs_deleted"].value == 2
+        assert metadata["abandoned_runs_marked_failed"].value == 1
         assert metadata["bytes_freed"].value == dry.bytes_freed
         assert metadata["dry_run"].value is False
+        # Failed now, the silent run is kept until it is as old as the retention.
+        assert instance.get_run_by_id(started).status == dg.DagsterRunStatus.FAILURE
+        (failure,) = instance.all_logs(started, of_type=dg.DagsterEventType.RUN_FAILURE)
+        assert "no process recorded yet; last event 1080.0 h ago (limit 6.0 h)" in failure.message
+        assert instance.get_run_by_id(starting_now).status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(queued).status == dg.DagsterRunStatus.QUEUED
 
         remaining = {run.run_id for run in instance.get_runs()}
         assert remaining == runs_before - {superseded, failed} | {result.run_id}
@@ -114,6 +128,7 @@ def test_cleanup_keeps_latest_materializations_and_unfinished_runs(instance_home
         # A second pass finds nothing more.
         again = clean_up_instance(instance, max_age_days=30)
         assert again.runs_deleted == 0 and again.compute_log_folders_deleted == 0
+        assert again.abandoned_run_ids == []
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult) -> dict:

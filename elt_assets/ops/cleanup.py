@@ -1,6 +1,8 @@
-"""Log cleanup: old finished runs with their event and compute logs.
+"""Log cleanup: runs whose process died are marked failed, then old finished runs go with
+their event and compute logs.
 
-The Dagster counterpart of the lecture's log-cleanup DAG. Everything is read through
+The Dagster counterpart of the lecture's log-cleanup DAG. A run whose process died would
+otherwise stay unfinished forever (elt_assets.ops.dead_runs). Everything is read through
 bounded queries (`batch_size` rows at a time) and deleted one run at a time, each in its
 own short transaction, so that a large backlog never holds the instance's storage locked
 while runs and the webserver use it. Two kinds of run are never deleted: runs that are
@@ -23,9 +25,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
-# Neither class has a public import path; both only locate the local files cleaned up below.
+# No public import path; only locates the per-run event-log files cleaned up below.
 from dagster._core.storage.event_log.sqlite import SqliteEventLogStorage
-from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+
+from elt_assets.ops.dead_runs import DEFAULT_SILENT_AFTER_SECONDS, fail_abandoned_runs, find_unfinished_runs
+from elt_assets.ops.instance_storage import local_compute_log_root
 
 FINISHED_STATUSES = [
     dg.DagsterRunStatus.SUCCESS,
@@ -47,6 +51,8 @@ class CleanupReport:
     dry_run: bool
     cutoff: datetime
     runs_deleted: int = 0
+    # Unfinished runs that can never finish (their process died, or they fell silent), marked failed.
+    abandoned_run_ids: list[str] = field(default_factory=list)
     runs_kept_for_latest_materialization: int = 0
     unfinished_runs_left: int = 0
     compute_log_folders_deleted: int = 0
@@ -63,6 +69,7 @@ class CleanupReport:
             "dry_run": dg.MetadataValue.bool(self.dry_run),
             "cutoff": dg.MetadataValue.text(self.cutoff.isoformat()),
             "runs_deleted": dg.MetadataValue.int(self.runs_deleted),
+            "abandoned_runs_marked_failed": dg.MetadataValue.int(len(self.abandoned_run_ids)),
             "runs_kept_for_latest_materialization": dg.MetadataValue.int(
                 self.runs_kept_for_latest_materialization
             ),
@@ -76,7 +83,9 @@ class CleanupReport:
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
+        marked = "would mark" if self.dry_run else "marked"
         return (
+            f"{marked} {len(self.abandoned_run_ids)} run(s) that can never finish failed; "
             f"{verb} {self.runs_deleted} run(s) created before {self.cutoff:%Y-%m-%d %H:%M} UTC, "
             f"{self.compute_log_folders_deleted} compute-log folder(s), {self.bytes_freed} byte(s) of "
             f"files; kept {self.runs_kept_for_latest_materialization} run(s) holding a latest "
@@ -91,13 +100,18 @@ def clean_up_instance(
     batch_size: int = 100,
     now: datetime | None = None,
     log: Log = logging.getLogger(__name__).info,
+    silent_after: float = DEFAULT_SILENT_AFTER_SECONDS,
 ) -> CleanupReport:
-    """Delete finished runs (with event and compute logs) older than max_age_days."""
+    """Mark runs whose process died failed; delete finished runs (with event and compute
+    logs) older than max_age_days."""
     if max_age_days < 0 or batch_size < 1:
         raise ValueError("max_age_days must be >= 0 and batch_size >= 1")
     now = now or datetime.now(timezone.utc)
     cutoff = now - timedelta(days=max_age_days)
     report = CleanupReport(dry_run=dry_run, cutoff=cutoff)
+    # Judged by the clock, like the processes they ran in (`now` only moves the cutoff).
+    unfinished = find_unfinished_runs(instance, silent_after)
+    report.abandoned_run_ids = fail_abandoned_runs(instance, unfinished, dry_run=dry_run, log=log)
     protected = runs_holding_latest_materializations(instance)
     _delete_old_runs(instance, report, protected, batch_size, log)
     report.unfinished_runs_left = instance.get_runs_count(
@@ -168,18 +182,9 @@ def _delete_old_runs(
             return
 
 
-def _local_compute_log_root(instance: dg.DagsterInstance) -> Path | None:
-    """The local compute-log folder, or None for cloud managers (S3, GCS, Azure)."""
-    manager = instance.compute_log_manager
-    if not isinstance(manager, LocalComputeLogManager):
-        return None
-    # The manager keeps its folder private; a one-part log key resolves to a file in it.
-    return Path(manager.get_captured_local_path(["probe"], "out")).parent
-
-
 def _delete_compute_logs(instance: dg.DagsterInstance, run_id: str, dry_run: bool) -> tuple[int, int]:
     """Delete a run's captured stdout/stderr; returns (folders, bytes) (both 0 for cloud managers)."""
-    root = _local_compute_log_root(instance)
+    root = local_compute_log_root(instance)
     folder = root / run_id if root is not None else None
     if folder is not None and not folder.is_dir():
         return 0, 0
@@ -194,7 +199,7 @@ def _delete_orphaned_compute_logs(instance: dg.DagsterInstance, report: CleanupR
 
     Dagster's own run deletion (UI, `dagster run delete`) leaves a run's compute logs behind.
     """
-    root = _local_compute_log_root(instance)
+    root = local_compute_log_root(instance)
     if root is None or not root.is_dir():
         return
     cutoff = report.cutoff.timestamp()
@@ -258,9 +263,11 @@ class LogCleanupConfig(dg.Config):
     max_age_days: int = 30
     dry_run: bool = False
     batch_size: int = 100
+    # A run whose process cannot be checked from here is marked failed after this silence.
+    silent_run_hours: float = DEFAULT_SILENT_AFTER_SECONDS / 3600
 
 
-@dg.op(description="Delete finished runs and their event and compute logs past the retention.")
+@dg.op(description="Mark runs whose process died failed; delete finished runs and their logs past the retention.")
 def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> int:
     started = time.monotonic()
     report = clean_up_instance(
@@ -269,6 +276,7 @@ def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> i
         dry_run=config.dry_run,
         batch_size=config.batch_size,
         log=context.log.info,
+        silent_after=config.silent_run_hours * 3600,
     )
     metadata = report.as_metadata()
     metadata["seconds"] = dg.MetadataValue.float(round(time.monotonic() - started, 3))
@@ -277,7 +285,7 @@ def clean_up_logs(context: dg.OpExecutionContext, config: LogCleanupConfig) -> i
 
 
 @dg.job(
-    description="Log cleanup: runs, event logs and compute logs older than the retention.",
+    description="Log cleanup: runs whose process died marked failed; runs, event and compute logs past the retention.",
     tags={"elt/maintenance": "cleanup"},
 )
 def log_cleanup_job():

@@ -17,6 +17,7 @@ import dagster as dg
 
 from elt_assets.ops.backup import SSE_CHOICES, back_up_instance
 from elt_assets.ops.cleanup import clean_up_instance
+from elt_assets.ops.dead_runs import DEFAULT_SILENT_AFTER_SECONDS
 from elt_assets.ops.health import health_document, run_health_checks
 from elt_assets.ops.instance_storage import InstanceStorageError
 from elt_assets.ops.restore import RestoreError, restore_backup
@@ -28,23 +29,33 @@ HEALTH_LOCK_TIMEOUT_SECONDS = 10.0
 
 def add_operations_commands(commands: argparse._SubParsersAction) -> None:
     """Register the operators' subcommands on the elt-assets parser."""
-    health = commands.add_parser("health", help="check storage, daemons, code location, warehouse, freshness")
+    health = commands.add_parser(
+        "health", help="check storage, daemons, unfinished runs, code location, warehouse, freshness"
+    )
     health.add_argument("--json", action="store_true", help="print a JSON document for a monitoring tool")
     health.add_argument("--now", type=_utc_datetime, help="judge freshness as of this UTC time (ISO 8601)")
     health.add_argument("--freshness-lag-hours", type=float, help="default: ELT_FRESHNESS_LAG_HOURS or 36")
     health.add_argument("--heartbeat-max-age", type=float, help="seconds; default 120")
     health.add_argument("--module", help="the code location's module (default: elt_assets.definitions)")
+    health.add_argument("--silent-run-hours", type=float, default=DEFAULT_SILENT_AFTER_SECONDS / 3600,
+                        help="fail on a run whose process cannot be checked here after this long without an event "
+                             "(default 6)")
     health.set_defaults(handler=_health)
 
     cleanup = commands.add_parser(
-        "cleanup", help="delete old runs with their event and compute logs (dagster-daemon purges ticks)"
+        "cleanup",
+        help="mark runs whose process died failed; delete old runs with their event and compute logs "
+             "(dagster-daemon purges ticks)",
     )
     cleanup.add_argument("--days", type=int, default=30, help="keep runs younger than this (default 30)")
     cleanup.add_argument("--dry-run", action="store_true", help="report what would go, delete nothing")
     cleanup.add_argument("--batch-size", type=int, default=100)
+    cleanup.add_argument("--silent-run-hours", type=float, default=DEFAULT_SILENT_AFTER_SECONDS / 3600,
+                         help="mark failed a run whose process cannot be checked here after this long without an "
+                              "event (default 6)")
     cleanup.set_defaults(handler=_cleanup)
 
-    backup = commands.add_parser("backup", help="back up the instance's storage and config")
+    backup = commands.add_parser("backup", help="back up the instance's storage, compute logs and config")
     backup.add_argument("--destination", help="folder or s3://bucket/prefix (default: DAGSTER_HOME/backups)")
     backup.add_argument("--keep", type=int, default=7, help="newest backups to keep (default 7)")
     backup.add_argument("--sse", choices=[choice or "none" for choice in SSE_CHOICES], default="AES256",
@@ -103,6 +114,7 @@ def _health(args: argparse.Namespace) -> int:
             lag_hours=args.freshness_lag_hours,
             heartbeat_max_age=args.heartbeat_max_age,
             module_name=args.module,
+            silent_after=args.silent_run_hours * 3600,
         )
     if args.json:
         print(json.dumps(health_document(results), indent=2))
@@ -117,6 +129,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     with _instance() as instance:
         clean_up_instance(
             instance, max_age_days=args.days, dry_run=args.dry_run, batch_size=args.batch_size, log=print,
+            silent_after=args.silent_run_hours * 3600,
         )
     return 0
 
@@ -128,9 +141,11 @@ def _backup(args: argparse.Namespace) -> int:
             instance, destination=args.destination, keep=args.keep,
             server_side_encryption="" if args.sse == "none" else args.sse, kms_key_id=args.kms_key_id,
         )
-    files = result.manifest["files"]
+    files, logs = result.manifest["files"], result.manifest["compute_logs"]
     print(f"backup of {result.manifest['storage']} storage written to {result.location}: "
           f"{len(files)} file(s), {sum(item['bytes'] for item in files)} bytes")
+    print(f"compute logs: {logs['files']} file(s) included" if logs["included"] else
+          f"compute logs: not included ({logs['reason']})")
     for name in result.removed:
         print(f"removed old backup {name}")
     return 0

@@ -1,10 +1,12 @@
-"""Health checks beyond the webserver's /server_info: storage, daemons, code, warehouse, data.
+"""Health checks beyond the webserver's /server_info: storage, daemons, runs, code,
+warehouse, data.
 
 Airflow's /health reports the metadata database and the scheduler's heartbeat. Here
 each check yields one line, `ok` or `FAIL` with a detail, for a person or a monitoring
 tool: the instance's storage answers; the sensor, scheduler, run-queue and run-monitoring
-daemons that the instance uses sent a heartbeat recently; the code location loads; the
-warehouse answers `select 1`; and the newest analytics partition is within its freshness lag.
+daemons that the instance uses sent a heartbeat recently; no unfinished run has lost its
+process (elt_assets.ops.dead_runs); the code location loads; the warehouse answers
+`select 1`; and the newest analytics partition is within its freshness lag.
 """
 
 import functools
@@ -20,11 +22,13 @@ import dagster as dg
 from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
 from elt_assets.checks.freshness import partition_age
+from elt_assets.ops.dead_runs import DEFAULT_SILENT_AFTER_SECONDS, find_unfinished_runs, unfinished_runs_line
 from elt_assets.resources import WarehouseResource
 from elt_assets import settings
 from elt_assets.engines.base import Engine, first_line
 
-# MONITORING fails runs stuck past `run_monitoring:` limits, e.g. runs whose process died.
+# MONITORING fails runs stuck past `run_monitoring:` limits: runs that never start, and
+# (with the default run launcher) runs past max_runtime_seconds, whatever their process.
 MONITORED_DAEMONS = ("SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR", "MONITORING")
 FRESHNESS_TABLE = "analytics.analytics_variant_user_daily"
 DEFAULT_MODULE = "elt_assets.definitions"
@@ -49,12 +53,13 @@ def run_health_checks(
     lag_hours: float | None = None,
     heartbeat_max_age: float | None = None,
     module_name: str | None = None,
+    silent_after: float | None = None,
 ) -> list[CheckResult]:
     """Every check, in order; a check that raises becomes a FAIL line with the error's first line.
 
     open_warehouse is called inside the checks, so that a secret that cannot be read is a
     failed check, not a crash. `now` is the time the data's freshness is judged at (the
-    sample data is from 2023); daemon heartbeats are always judged by the clock.
+    sample data is from 2023); daemon heartbeats and runs are always judged by the clock.
     """
     now = now or datetime.now(timezone.utc)
     lag_hours = settings.freshness_lag().total_seconds() / 3600 if lag_hours is None else lag_hours
@@ -64,6 +69,8 @@ def run_health_checks(
         results += check_daemons(instance, time.time(), heartbeat_max_age)
     except Exception as error:
         results.append(CheckResult("daemons", False, first_line(error)))
+    silent_after = DEFAULT_SILENT_AFTER_SECONDS if silent_after is None else silent_after
+    results.append(_guarded("unfinished runs", lambda: check_unfinished_runs(instance, silent_after)))
     results.append(_guarded("code location", lambda: check_code_location(module_name or DEFAULT_MODULE)))
     # Opened once for both checks (a secret is read once); a failure is not cached.
     warehouse = functools.cache(open_warehouse)
@@ -103,6 +110,12 @@ def check_daemons(instance: dg.DagsterInstance, now: float, max_age: float) -> l
         else:
             results.append(CheckResult(name, True, f"heartbeat {max(age, 0):.0f} s ago"))
     return results
+
+
+def check_unfinished_runs(instance: dg.DagsterInstance, silent_after: float) -> CheckResult:
+    """Fails while a starting, started or cancelling run can never finish on its own."""
+    runs = find_unfinished_runs(instance, silent_after)
+    return CheckResult("unfinished runs", not any(run.abandoned for run in runs), unfinished_runs_line(runs))
 
 
 def check_code_location(module_name: str) -> CheckResult:
@@ -165,15 +178,18 @@ class HealthCheckConfig(dg.Config):
 
     freshness_lag_hours: float | None = None
     heartbeat_max_age_seconds: float | None = None
+    # A run whose process cannot be checked from here fails the check after this silence.
+    silent_run_hours: float = DEFAULT_SILENT_AFTER_SECONDS / 3600
 
 
-@dg.op(description="Check storage, daemons, code location, warehouse and freshness; fail if any fails.")
+@dg.op(description="Check storage, daemons, unfinished runs, code location, warehouse and freshness; fail if any fails.")
 def check_health(context: dg.OpExecutionContext, config: HealthCheckConfig, warehouse: WarehouseResource) -> bool:
     results = run_health_checks(
         context.instance,
         warehouse.engine,
         lag_hours=config.freshness_lag_hours,
         heartbeat_max_age=config.heartbeat_max_age_seconds,
+        silent_after=config.silent_run_hours * 3600,
     )
     for result in results:
         (context.log.info if result.ok else context.log.error)(result.line())
@@ -185,7 +201,7 @@ def check_health(context: dg.OpExecutionContext, config: HealthCheckConfig, ware
     return True
 
 
-@dg.job(description="Health check: storage, daemons, code location, warehouse, freshness.",
+@dg.job(description="Health check: storage, daemons, unfinished runs, code location, warehouse, freshness.",
         tags={"elt/maintenance": "health"})
 def health_check_job():
     check_health()
