@@ -1,8 +1,10 @@
-"""Metadata backup and restore: round trips on SQLite and PostgreSQL, and to S3 (moto)."""
+"""Metadata backup and restore: round trips on SQLite and PostgreSQL, with the runs' compute
+logs, and to S3 (moto)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import uuid
 from pathlib import Path
@@ -14,7 +16,8 @@ from dagster_aws.s3 import S3Resource
 
 from elt_assets import cli
 from elt_assets.ops.backup import back_up_instance, metadata_backup_job
-from elt_assets.ops.backup_files import MANIFEST
+from elt_assets.ops.backup_files import MANIFEST, sha256_of
+from elt_assets.ops.instance_storage import local_compute_log_root
 from elt_assets.ops.restore import RestoreError, restore_backup
 from elt_assets_tests.ops_fixtures import (  # noqa: F401 (fixtures)
     FAKE_PG_PASSWORD,
@@ -46,6 +49,18 @@ def _make_history(home: Path, landing, duckdb_url) -> dict:
         return _history(instance)
 
 
+def _compute_logs(home: Path) -> dict[str, str]:
+    """Every file of the instance's compute-log folder, by path, with its sha256."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        root = local_compute_log_root(instance)
+    return {path.relative_to(root).as_posix(): sha256_of(path) for path in root.rglob("*") if path.is_file()}
+
+
+NOOP_COMPUTE_LOGS = (
+    "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n  class: NoOpComputeLogManager\n"
+)
+
+
 def _assert_private(folder: Path) -> None:
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for path in folder.rglob("*"):
@@ -56,6 +71,9 @@ def _assert_private(folder: Path) -> None:
 def test_backup_wipe_restore_round_trip(instance_home, landing, duckdb_url, request):
     before = _make_history(instance_home, landing, duckdb_url)
     assert len(before["runs"]) == 2 and len(before["materializations"]) == 2
+    logs_before = _compute_logs(instance_home)
+    # Each run's captured stdout and stderr, in a folder named after the run.
+    assert {path.split("/")[0] for path in logs_before} == {run[0] for run in before["runs"]}
     destination = instance_home.parent / "backups"
     with dg.DagsterInstance.from_config(str(instance_home)) as instance:
         result = back_up_instance(instance, destination=str(destination), keep=3)
@@ -65,6 +83,10 @@ def test_backup_wipe_restore_round_trip(instance_home, landing, duckdb_url, requ
     assert manifest["storage"] == ("postgres" if "postgres" in request.node.name else "sqlite")
     names = {item["path"] for item in manifest["files"]}
     assert {"config/dagster.yaml", "config/workspace.yaml"} <= names
+    assert manifest["compute_logs"] == {
+        "included": True, "manager": "LocalComputeLogManager", "folder": "compute_logs", "files": len(logs_before)
+    }
+    assert {f"compute_logs/{path}" for path in logs_before} <= names
     _assert_private(destination)
     # Nothing in the backup carries the instance's database password.
     for path in folder.rglob("*"):
@@ -73,13 +95,16 @@ def test_backup_wipe_restore_round_trip(instance_home, landing, duckdb_url, requ
 
     admin_url = request.getfixturevalue("postgres_admin_url") if manifest["storage"] == "postgres" else None
     wipe_instance_storage(instance_home, admin_url)
+    shutil.rmtree(instance_home / "storage", ignore_errors=True)  # the compute logs, lost with the machine
     with dg.DagsterInstance.from_config(str(instance_home)) as instance:
         assert instance.get_runs_count() == 0
     messages: list[str] = []
     restore_backup(str(folder), instance_home, log=messages.append)
     assert messages[0] == f"checksums of {len(manifest['files'])} file(s) verified"
+    assert messages[-1].startswith(f"restored {len(logs_before)} compute-log file(s) into ")
     with dg.DagsterInstance.from_config(str(instance_home)) as instance:
         assert _history(instance) == before
+    assert _compute_logs(instance_home) == logs_before
 
     with pytest.raises(RestoreError, match="pass --force"):
         restore_backup(str(folder), instance_home)
@@ -165,3 +190,40 @@ def test_aes256_is_the_default_encryption_on_s3(tmp_path, aws_env):
     for item in client.list_objects_v2(Bucket=bucket)["Contents"]:
         assert client.head_object(Bucket=bucket, Key=item["Key"])["ServerSideEncryption"] == "AES256"
     assert result.location.startswith(f"s3://{bucket}/b/dagster-backup-")
+
+
+def test_a_backup_says_so_when_the_compute_logs_are_not_local_files(tmp_path, landing, duckdb_url, capsys):
+    """Compute logs that a manager keeps elsewhere (here: nowhere) are not in the backup, and
+    its manifest and the command say so; local ones restored into such an instance neither."""
+    home = sqlite_home(tmp_path / "home")
+    with open(home / "dagster.yaml", "a", encoding="utf-8") as config:
+        config.write(NOOP_COMPUTE_LOGS)
+    _make_history(home, landing, duckdb_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        assert cli.main(["backup", "--destination", str(tmp_path / "backups")]) == 0
+    reason = (
+        "NoOpComputeLogManager does not write the compute logs to local files; back up the storage it "
+        "writes them to on its own"
+    )
+    assert f"compute logs: not included ({reason})" in capsys.readouterr().out
+    (folder,) = (tmp_path / "backups").iterdir()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["compute_logs"] == {"included": False, "manager": "NoOpComputeLogManager", "reason": reason}
+    assert not any(item["path"].startswith("compute_logs/") for item in manifest["files"])
+    messages: list[str] = []
+    restore_backup(str(folder), sqlite_home(tmp_path / "restored"), log=messages.append)
+    assert "the backup holds no compute logs" in messages
+
+    # A backup with local compute logs, restored into an instance that keeps none locally.
+    local = sqlite_home(tmp_path / "local")
+    _make_history(local, landing, duckdb_url)
+    with dg.DagsterInstance.from_config(str(local)) as instance:
+        with_logs = back_up_instance(instance, destination=str(tmp_path / "local_backups"))
+    target = sqlite_home(tmp_path / "no_local_logs")
+    (target / "dagster.yaml").write_text(NOOP_COMPUTE_LOGS, encoding="utf-8")
+    messages = []
+    restore_backup(with_logs.location, target, log=messages.append)
+    files = with_logs.manifest["compute_logs"]["files"]
+    assert files > 0
+    assert f"{files} compute-log file(s) not restored: the instance keeps its compute logs with NoOpComputeLogManager" in messages

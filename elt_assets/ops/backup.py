@@ -1,12 +1,15 @@
-"""Metadata backup: the instance's storage and its config, to a folder or to S3.
+"""Metadata backup: the instance's storage, its compute logs and its config, to a folder or to S3.
 
 The Dagster counterpart of the lecture's "back up the Airflow metadata DB to S3" DAG.
 A backup is a folder named `dagster-backup-<UTC time>` holding a consistent copy of each
 storage database (`pg_dump` for PostgreSQL, SQLite's online backup API for SQLite files),
-`dagster.yaml` and `workspace.yaml`, and a `manifest.json` with sizes and sha256
-checksums written last: a backup without a manifest is incomplete and is never used.
-Backups are private to their owner (0600 files, 0700 folders) and, on S3, encrypted at
-rest by the server. The newest `keep` backups are kept.
+the runs' captured stdout/stderr when they are local files (the LocalComputeLogManager's
+folder, `DAGSTER_HOME/storage` by default), `dagster.yaml` and `workspace.yaml`, and a
+`manifest.json` with sizes and sha256 checksums written last: a backup without a manifest
+is incomplete and is never used. The manifest's `compute_logs` says whether the compute
+logs are in the backup; those kept by a cloud manager (S3, GCS, Azure) are not, and stay
+where that manager wrote them. Backups are private to their owner (0600 files, 0700
+folders) and, on S3, encrypted at rest by the server. The newest `keep` backups are kept.
 """
 
 import json
@@ -23,11 +26,12 @@ from dagster_aws.s3 import S3Resource
 
 from elt_assets.ops.backup_files import BACKUP_PREFIX, MANIFEST, private_dir, private_file, prune_local, sha256_of
 from elt_assets.ops.backup_s3 import S3BackupTarget, resolved_s3_from_env
-from elt_assets.ops.instance_storage import StorageLayout, run_postgres_tool, storage_layout
+from elt_assets.ops.instance_storage import StorageLayout, local_compute_log_root, run_postgres_tool, storage_layout
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets import settings
 
 SSE_CHOICES = ("", "AES256", "aws:kms")
+COMPUTE_LOGS = "compute_logs"
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,11 @@ def back_up_instance(
     destination = destination or default_destination(instance)
     name = BACKUP_PREFIX + (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
     layout = storage_layout(instance)
+    logs = ComputeLogSource(type(instance.compute_log_manager).__name__, local_compute_log_root(instance))
     if destination.startswith("s3://"):
         with tempfile.TemporaryDirectory(prefix="elt-backup-") as scratch:
             folder = Path(scratch) / name
-            manifest = write_backup(layout, folder, name)
+            manifest = write_backup(layout, folder, name, logs)
             target = S3BackupTarget(destination, s3 or resolved_s3_from_env(), server_side_encryption, kms_key_id)
             location = target.upload(folder, name)
             removed = target.prune(keep)
@@ -73,7 +78,7 @@ def back_up_instance(
     private_dir(root)
     partial = root / f".{name}.partial"
     try:
-        manifest = write_backup(layout, partial, name)
+        manifest = write_backup(layout, partial, name, logs)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -82,8 +87,28 @@ def back_up_instance(
     return BackupResult(str(final), manifest, prune_local(root, keep))
 
 
-def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
-    """Copy the storage and config into folder and write its manifest; returns the manifest."""
+@dataclass(frozen=True)
+class ComputeLogSource:
+    """The instance's compute-log manager, and its folder when the logs are local files."""
+
+    manager: str
+    root: Path | None
+
+    def describe(self, copied: int) -> dict:
+        """The manifest's `compute_logs` entry."""
+        if self.root is None:
+            return {
+                "included": False,
+                "manager": self.manager,
+                "reason": f"{self.manager} does not write the compute logs to local files; back up "
+                "the storage it writes them to on its own",
+            }
+        return {"included": True, "manager": self.manager, "folder": COMPUTE_LOGS, "files": copied}
+
+
+def write_backup(layout: StorageLayout, folder: Path, name: str, logs: ComputeLogSource) -> dict:
+    """Copy the storage, the compute logs and the config into folder and write its
+    manifest; returns the manifest."""
     private_dir(folder)
     databases = []
     if layout.kind == "postgres":
@@ -103,6 +128,7 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
             private_file(target)
             if not _sqlite_online_copy(source, target):
                 target.unlink()  # the run's file was deleted (cleanup) since it was listed
+    copied = _copy_compute_logs(logs.root, folder / COMPUTE_LOGS) if logs.root is not None else 0
     for config_name, source in _config_files(layout.root).items():
         target = folder / "config" / config_name
         private_dir(target.parent)
@@ -115,6 +141,7 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
         "dagster_version": dg.__version__,
         "storage": layout.kind,
         "databases": databases,
+        "compute_logs": logs.describe(copied),
         "files": [
             {"path": path.relative_to(folder).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
             for path in sorted(folder.rglob("*"))
@@ -125,6 +152,30 @@ def write_backup(layout: StorageLayout, folder: Path, name: str) -> dict:
     private_file(manifest_path)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _copy_compute_logs(root: Path, target: Path) -> int:
+    """Copy every file under the compute-log folder; returns how many.
+
+    A running run's log is copied as far as it is written; a file that cleanup deletes
+    meanwhile is skipped.
+    """
+    copied = 0
+    if not root.is_dir():
+        return 0
+    for source in sorted(root.rglob("*")):
+        if not source.is_file():
+            continue
+        destination = target / source.relative_to(root)
+        private_dir(destination.parent)
+        private_file(destination)
+        try:
+            shutil.copyfile(source, destination)
+        except FileNotFoundError:
+            destination.unlink()
+            continue
+        copied += 1
+    return copied
 
 
 def _config_files(root: Path) -> dict[str, Path]:
@@ -168,7 +219,7 @@ class BackupConfig(dg.Config):
     kms_key_id: str | None = None
 
 
-@dg.op(description="Back up the instance's storage, dagster.yaml and workspace.yaml.")
+@dg.op(description="Back up the instance's storage, local compute logs, dagster.yaml and workspace.yaml.")
 def back_up_metadata(context: dg.OpExecutionContext, config: BackupConfig, backup_s3: S3Resource) -> str:
     result = back_up_instance(
         context.instance,
@@ -184,6 +235,7 @@ def back_up_metadata(context: dg.OpExecutionContext, config: BackupConfig, backu
         {
             "location": dg.MetadataValue.text(result.location),
             "storage": dg.MetadataValue.text(result.manifest["storage"]),
+            "compute_logs_included": dg.MetadataValue.bool(result.manifest["compute_logs"]["included"]),
             "files": dg.MetadataValue.int(len(files)),
             "bytes": dg.MetadataValue.int(sum(item["bytes"] for item in files)),
             "removed_backups": dg.MetadataValue.int(len(result.removed)),
@@ -192,7 +244,7 @@ def back_up_metadata(context: dg.OpExecutionContext, config: BackupConfig, backu
     return result.location
 
 
-@dg.job(description="Metadata backup: the instance's storage and config to a folder or S3.",
+@dg.job(description="Metadata backup: the instance's storage, compute logs and config to a folder or S3.",
         tags={"elt/maintenance": "backup"})
 def metadata_backup_job():
     back_up_metadata()

@@ -1,8 +1,10 @@
-"""Where a Dagster instance keeps its runs, events and ticks: SQLite files or PostgreSQL.
+"""Where a Dagster instance keeps its runs, events and ticks (SQLite files or PostgreSQL),
+and its captured stdout/stderr (the compute logs).
 
-Backup and restore need the same answer, read from the instance's storage objects
-rather than guessed from dagster.yaml, so that every way of configuring storage
-(`storage: sqlite`, `storage: postgres`, the legacy per-storage keys) is covered.
+Backup, restore, cleanup and the health check need the same answers, read from the
+instance's storage objects rather than guessed from dagster.yaml, so that every way of
+configuring storage (`storage: sqlite`, `storage: postgres`, the legacy per-storage keys)
+is covered.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+# No public import path; only used to tell local compute logs from cloud ones.
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+
 from elt_assets import settings
 
 
@@ -103,6 +108,16 @@ def _sqlite_folder(storage: object) -> Path | None:
     if conn_string and conn_string.startswith("sqlite"):
         return Path(sa.make_url(conn_string).database).resolve().parent
     return None
+
+
+def local_compute_log_root(instance: dg.DagsterInstance) -> Path | None:
+    """The folder of the instance's compute logs (one subfolder per run), or None when
+    they are not local files (S3, GCS, Azure, or no capture)."""
+    manager = instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager):
+        return None
+    # The manager keeps its folder private; a one-part log key resolves to a file in it.
+    return Path(manager.get_captured_local_path(["probe"], "out")).parent
 
 
 def postgres_tool(name: str) -> str:

@@ -1,7 +1,8 @@
 """Restore a metadata backup into an instance: checksums first, an empty instance only.
 
 Stop the daemon and the webserver of the target instance first: the restore replaces
-its storage underneath them.
+its storage underneath them. The backup's compute logs go into the instance's local
+compute-log folder, if it has one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from elt_assets.ops.backup_s3 import S3BackupTarget, resolved_s3_from_env
 from elt_assets.ops.instance_storage import (
     InstanceStorageError,
     instance_is_empty,
+    local_compute_log_root,
     run_postgres_tool,
     storage_layout,
 )
@@ -82,12 +84,15 @@ def _restore_folder(folder: Path, home: Path, force: bool, log) -> dict:
                     "events; restore into an empty instance, or pass --force to replace its storage"
                 )
             log("the instance is not empty; replacing its storage (--force)")
+        log_root = local_compute_log_root(instance)
+        log_copies = _compute_log_copies(folder, manifest, log_root, type(instance.compute_log_manager).__name__, log)
     finally:
         instance.dispose()
     if layout.kind == "postgres":
         _restore_postgres(folder, manifest, layout, log)
     else:
         _restore_sqlite(folder, manifest, layout, log)
+    _restore_compute_logs(log_copies, log_root, log)
     return manifest
 
 
@@ -129,3 +134,33 @@ def _restore_sqlite(folder: Path, manifest: dict, layout, log) -> None:
     for partial, target in staged:
         partial.replace(target)
     log(f"restored {len(staged)} SQLite file(s)")
+
+
+def _compute_log_copies(folder: Path, manifest: dict, root: Path | None, manager: str, log) -> list[tuple[Path, Path]]:
+    """The backup's compute-log files and where they go in this instance (checked before
+    anything is restored)."""
+    # Backups made before compute logs were backed up have no entry.
+    saved = manifest.get("compute_logs", {"included": False})
+    if not saved["included"]:
+        log("the backup holds no compute logs")
+        return []
+    prefix = saved["folder"] + "/"
+    items = [item["path"] for item in manifest["files"] if item["path"].startswith(prefix)]
+    if root is None:
+        log(f"{len(items)} compute-log file(s) not restored: the instance keeps its compute logs with {manager}")
+        return []
+    copies = []
+    for path in items:
+        target = root / path.removeprefix(prefix)
+        if root.resolve() not in target.resolve().parents:
+            raise RestoreError(f"refusing to write outside the compute-log folder: {path}")
+        copies.append((folder / path, target))
+    return copies
+
+
+def _restore_compute_logs(copies: list[tuple[Path, Path]], root: Path | None, log) -> None:
+    for source, target in copies:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    if copies:
+        log(f"restored {len(copies)} compute-log file(s) into {root}")
