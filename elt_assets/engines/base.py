@@ -192,6 +192,10 @@ class Engine(ABC):
         exists ...`, e.g. a raw table), partitioned by the model's partition column."""
         return [Statement(ddl)]
 
+    def create_view(self, model: Model, sql: str) -> list[Statement]:
+        """Create or replace the model's view."""
+        return [Statement(f"create or replace view {model.qualified_name} as\n{sql}")]
+
     def drop_table(self, model: Model) -> list[Statement]:
         return [Statement(f"drop table {model.qualified_name}")]
 

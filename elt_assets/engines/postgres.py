@@ -1,4 +1,5 @@
-"""PostgreSQL, the server warehouse: indexed partition columns, fresh statistics, COPY loads."""
+"""PostgreSQL, the server warehouse: indexed partition columns, fresh statistics, COPY loads,
+and DDL that concurrent first runs can share."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from typing import Any
 from elt_assets import settings
 from elt_assets.engines.base import Statement, qualified, validate_identifier, window_filter
 from elt_assets.engines.sql import SqlEngine, SqlSession
+
+# The key of the transaction-level advisory lock under which schemas, tables and views are
+# created (see ddl_lock_if_missing). Any fixed number would do: this one is "eltddl" in ASCII.
+DDL_LOCK_KEY = 0x656C7464646C
 
 
 class PostgresEngine(SqlEngine):
@@ -28,6 +33,30 @@ class PostgresEngine(SqlEngine):
         # work_mem is what one sort or hash may use before it spills to disk; the server's
         # default (4MB) suits many small queries, not an ELT session aggregating millions of rows.
         return {"options": f"-c work_mem={settings.postgres_work_mem()}"}
+
+    def create_schema(self, schema: str) -> list[Statement]:
+        schema = validate_identifier(schema)
+        return [ddl_lock_if_missing(f"to_regnamespace('{schema}')"), *super().create_schema(schema)]
+
+    def declare_table(self, model, ddl: str) -> list[Statement]:
+        return [ddl_lock_if_missing(f"to_regclass('{model.qualified_name}')"), *super().declare_table(model, ddl)]
+
+    def create_table(self, model, sql: str, window) -> list[Statement]:
+        """The table, created `if not exists`: a run that found no table when it planned may,
+        once it holds the DDL lock, find the one that a concurrent run has just committed."""
+        return [
+            ddl_lock_if_missing(f"to_regclass('{model.qualified_name}')"),
+            Statement(
+                f"create table if not exists {model.qualified_name} as select * from (\n{sql}\n) as model_rows "
+                "where 1 = 0",
+                window,
+            ),
+        ]
+
+    def create_view(self, model, sql: str) -> list[Statement]:
+        # Replacing an existing view locks it, so concurrent replacements take turns; only
+        # a view that does not exist yet can be created twice at once.
+        return [ddl_lock_if_missing(f"to_regclass('{model.qualified_name}')"), *super().create_view(model, sql)]
 
     def after_create(self, model) -> list[Statement]:
         """An index on the partition column, so that replacing or reading a day reads only that day.
@@ -112,5 +141,25 @@ def partition_index_sql(schema: str, table: str, column: str) -> str:
         "do $$\nbegin\n"
         f"    if to_regclass('{qualified(schema, index)}') is null then\n"
         f"        {create};\n"
+        "    end if;\nend\n$$"
+    )
+
+
+def ddl_lock_if_missing(lookup: str) -> Statement:
+    """Take the DDL lock, until the transaction ends, if `lookup` (a `to_regclass` or
+    `to_regnamespace` call) finds nothing.
+
+    `create ... if not exists` only sees committed objects: two transactions that find a
+    schema, table or view missing and create it at once both insert its catalog row, and
+    the second fails with a unique violation on pg_namespace or pg_type, which two first
+    runs of different days on an empty warehouse do. Under the lock the second waits for
+    the first to commit, and its `if not exists` then finds the object. The lock is taken
+    only when something is missing, so runs against a built warehouse never wait for it;
+    concurrent first runs take turns, each holding it until it commits.
+    """
+    return Statement(
+        "do $$\nbegin\n"
+        f"    if {lookup} is null then\n"
+        f"        perform pg_advisory_xact_lock({DDL_LOCK_KEY});\n"
         "    end if;\nend\n$$"
     )

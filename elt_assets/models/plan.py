@@ -121,7 +121,7 @@ def plan_model(
         return plan
     sql = registry.render(model).text
     if model.materialization == "view":
-        plan.steps.append(Statement(f"create or replace view {model.qualified_name} as\n{sql}"))
+        plan.steps += engine.create_view(model, sql)
         return plan
 
     existing = [column.name for column in engine.table_columns(session, model.schema, model.name)]
