@@ -89,9 +89,11 @@ def test_every_check_passes_on_the_clean_sample(clean_sample_build):
     assert [key for key, evaluation in ran.items() if not evaluation.passed and evaluation.blocking] == []
     not_passed = [key for key, evaluation in ran.items() if not evaluation.passed]
     assert not_passed == [(FACT, "relationships_user_id_dim_user")]
+    # A failing row is a user-day without a dim_user row.
     unassigned = query(
         _url,
-        "select count(*) from core.fact_user_event where user_id not in (select user_id from core.dim_user_variant)",
+        "select count(*) from (select distinct user_id, cast(datestamp as date) from core.fact_user_event "
+        "where user_id not in (select user_id from core.dim_user_variant))",
     )[0][0]
     assert unassigned > 0 and failing_rows(ran[(FACT, "relationships_user_id_dim_user")]) == unassigned
     # The distributional tests did look at the data, not at an empty window.
@@ -151,11 +153,12 @@ def test_an_event_of_an_unassigned_user_fails_the_relationship_as_a_warning(buil
     assert relationship.severity == dg.AssetCheckSeverity.WARN
     missing = query(
         url,
-        f"select count(*) from core.fact_user_event where datestamp = '{DAY}' "
-        f"and user_id not in (select user_id from core.dim_user where as_of_date = '{DAY}')",
-    )[0][0]
-    assert failing_rows(relationship) == missing and missing >= 1
-    assert "| 999999 |" in query_sample(relationship) or missing > 5
+        f"select user_id, count(*) from core.fact_user_event where datestamp = '{DAY}' "
+        f"and user_id not in (select user_id from core.dim_user where as_of_date = '{DAY}') group by user_id",
+    )
+    # One failing row per user of the day without a dim_user row, with its events.
+    assert failing_rows(relationship) == len(missing) >= 1
+    assert "| 999999 | 2023-06-05 | 1 |" in query_sample(relationship) or len(missing) > 5
     assert {FACT, "core/dim_user", ANALYTICS} <= materialized(result)
 
 
