@@ -46,15 +46,20 @@ OPERATIONS_COMMANDS = {
 
 def local_instance_yaml() -> str:
     """The embedded default instance (SQLite storage under DAGSTER_HOME): the production
-    instance's run queue, so that one run at a time writes the warehouse, its managed
-    loggers, and no telemetry."""
+    instance's run queue, so that one run at a time writes the warehouse, its run
+    monitoring and managed loggers, and no telemetry.
+
+    Dagster's consolidated SQLite event log (every run's events in one database, each
+    event written once) was measured and not taken: a one-day run of the no-op twin of the
+    asset graph took a median 4.7 s against 5.3 s, but Dagster meant it for tests, and its
+    base_dir must be an absolute path, which ties the configuration to one folder: a
+    backup restored into another DAGSTER_HOME would point at the old one.
+    """
     import yaml
 
     production = yaml.safe_load(INSTANCE_YAML.read_text(encoding="utf-8"))
-    return yaml.safe_dump(
-        {"run_queue": production["run_queue"], "python_logs": production["python_logs"], "telemetry": {"enabled": False}},
-        sort_keys=False,
-    )
+    config = {key: production[key] for key in ("run_queue", "run_monitoring", "python_logs")}
+    return yaml.safe_dump({**config, "telemetry": {"enabled": False}}, sort_keys=False)
 
 
 SUMMARY_TABLE = ("analytics", "analytics_variant_user_daily")

@@ -24,18 +24,19 @@ import sqlalchemy as sa
 # Private: no public API stores a run with an old timestamp (see backdate_run).
 from dagster._core.storage.runs.schema import RunsTable
 
+from elt_assets.cli import local_instance_yaml
 from elt_assets.settings import PROJECT_ROOT
 from elt_assets_tests.s3_server import running_s3_server
 
 # Trust authentication ignores it, so it may be set; it must never show up anywhere.
 FAKE_PG_PASSWORD = "pg-pw-" + uuid.uuid4().hex[:12]
-QUIET_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
 
 
 def sqlite_home(path: Path) -> Path:
-    """A Dagster home with the embedded default (SQLite) storage."""
+    """A Dagster home configured as the embedded default (SQLite storage), as
+    `elt-assets quickstart` makes it."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "dagster.yaml").write_text(QUIET_INSTANCE_YAML, encoding="utf-8")
+    (path / "dagster.yaml").write_text(local_instance_yaml(), encoding="utf-8")
     return path
 
 
