@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 
-def instance_yaml(home: Path) -> str:
+def instance_yaml() -> str:
     """The project's embedded instance, with a short dequeue interval to keep the test quick."""
     config = yaml.safe_load(local_instance_yaml())
     config["run_queue"]["dequeue_interval_seconds"] = 1
@@ -67,7 +67,7 @@ def daemon(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, dict[str, Path], 
     test's handle on the same instance."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(instance_yaml(home))
+    (home / "dagster.yaml").write_text(instance_yaml())
     # Created first: two processes creating the SQLite storage at once race on its migrations.
     instance = dg.DagsterInstance.from_config(str(home))
     paths = {"home": home, "landing": tmp_path / "landing", "warehouse": tmp_path / "warehouse.duckdb"}
