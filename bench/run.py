@@ -890,7 +890,8 @@ def print_report(report: dict) -> None:
     for target in report["targets"]:
         value = "-" if target["value"] is None else f"{target['value']:.2f}"
         verdict = {True: "met", False: "not met", None: "not measured"}[target["met"]]
-        print(f"{target['label']:<38}{value:>10}{'<= ' + format(target['limit'], '.3g'):>11}  {verdict}")
+        limit = format(target["limit"], ".3g" if target["limit"] < 100 else ".0f")
+        print(f"{target['label']:<38}{value:>10}{'<= ' + limit:>11}  {verdict}")
     for name in report.get("informative_only", []):
         if name in report["ratios"]:
             label = name.replace("_over_", " / ")
