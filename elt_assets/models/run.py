@@ -6,9 +6,8 @@ rolls the window back to its previous rows, on engines with transactions.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import dagster as dg
@@ -99,20 +98,25 @@ def _report(engine: Engine, session: Session, registry: Registry, plan, files, l
 def _days_metadata(
     engine: Engine, session: Session, registry: Registry, model: Model, first_day: date, end_day: date
 ) -> dict[date, dict[str, Any]]:
-    """Each day's row count, preview and the model's metrics (e.g. rows it left out)."""
-    metrics = {metric: registry.render_metric(model, metric).text for metric in model.metrics}
+    """Each day's row count, preview and the model's metrics (e.g. rows it left out).
+
+    A metric's query returns one row per day of the window, (day, value); a day it does
+    not return counts 0. One query per metric and window: per-day queries re-read the
+    window (and the history, for some) once per day.
+    """
     by_day = days_metadata(engine, session, model, first_day, end_day)
-
-    def measure(item: tuple[date, str]) -> int:
-        day, metric = item
-        day_window = {"window_start": day, "window_end": day + timedelta(days=1)}
-        return int(session.execute(metrics[metric], day_window).scalar_one())
-
-    items = [(day, metric) for day in by_day for metric in metrics]
-    with ThreadPoolExecutor(max_workers=engine.concurrent_queries) as pool:
-        for (day, metric), value in zip(items, pool.map(measure, items)):
-            by_day[day][metric] = dg.MetadataValue.int(value)
+    window = {"window_start": first_day, "window_end": end_day}
+    for metric in model.metrics:
+        sql = registry.render_metric(model, metric).text
+        values = {_as_date(day): int(value or 0) for day, value in session.execute(sql, window).all()}
+        for day in by_day:
+            by_day[day][metric] = dg.MetadataValue.int(values.get(day, 0))
     return by_day
+
+
+def _as_date(value: date | datetime) -> date:
+    """A day as the engines return it: a date, or a timestamp at midnight."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _ephemeral_metadata(session: Session, model: Model, sql: str, first_day: date, end_day: date) -> dict[str, Any]:

@@ -1,4 +1,5 @@
--- Assignments landed in the window that contradict the user's first assignment.
+-- Per landing day of the window: assignments that contradict the user's first assignment.
+-- A day without such assignments has no row here.
 with assignments as (
     select
         user_id,
@@ -27,12 +28,15 @@ first_assignment as (
 ),
 
 final as (
-    select count(*) as conflicting_assignments
+    select
+        assignments.partition_date as day,
+        count(*) as conflicting_assignments
     from assignments
     inner join first_assignment
         on assignments.user_id = first_assignment.user_id
     where assignments.partition_date >= :window_start
         and assignments.variant_id <> first_assignment.variant_id
+    group by assignments.partition_date
 )
 
 select * from final

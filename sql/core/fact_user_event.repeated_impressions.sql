@@ -1,6 +1,6 @@
--- Rows of the window that repeat an impression already in it: the same user shown the
--- same item again on the same day. They are kept (the lecture's fact keeps every landed
--- impression); this only counts them.
+-- Per day of the window: rows that repeat an impression already in it, the same user
+-- shown the same item again on the same day. They are kept (the lecture's fact keeps
+-- every landed impression); this only counts them. A day without rows has no row here.
 with impressions as (
     select
         user_id,
@@ -17,8 +17,11 @@ with impressions as (
 ),
 
 final as (
-    select coalesce(sum(times_shown - 1), 0) as repeated_impressions
+    select
+        cast(datestamp as date) as day,
+        sum(times_shown - 1) as repeated_impressions
     from impressions
+    group by cast(datestamp as date)
 )
 
 select * from final
