@@ -133,6 +133,11 @@ class Engine(ABC):
     transactional: bool = True
     # How many read-only queries of one session may run at once (reports, not writes).
     concurrent_queries: int = 1
+    # Whether a model's per-day metrics are asked for the whole window in one query
+    # rather than one query per day. A day's query is cheaper on DuckDB and PostgreSQL
+    # (a day's hash table stays small: 1.2-1.3 s for ten days of 1M events against 2.0-2.6 s
+    # for one ten-day query); on Spark each query costs a job.
+    metrics_by_window: bool = False
     # What a failed run leaves in the window, said in its error.
     after_failure: str = "the partition's previous rows are unchanged"
 

@@ -160,6 +160,7 @@ class SparkEngine(Engine):
     transactional = False
     # Spark Connect sessions take concurrent queries; a round trip costs more than a query.
     concurrent_queries = 4
+    metrics_by_window = True
     after_failure = (
         "Spark has no transactions: statements that finished before the failure stay; "
         "re-run the same partitions to repair them"

@@ -6,8 +6,9 @@ rolls the window back to its previous rows, on engines with transactions.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -100,17 +101,29 @@ def _days_metadata(
 ) -> dict[date, dict[str, Any]]:
     """Each day's row count, preview and the model's metrics (e.g. rows it left out).
 
-    A metric's query returns one row per day of the window, (day, value); a day it does
-    not return counts 0. One query per metric and window: per-day queries re-read the
-    window (and the history, for some) once per day.
+    A metric's query returns one row per day of its window, (day, value); a day it does
+    not return counts 0. It runs once per day of the window, or once for the whole window
+    on engines where a query costs more than its work (Engine.metrics_by_window).
     """
     by_day = days_metadata(engine, session, model, first_day, end_day)
-    window = {"window_start": first_day, "window_end": end_day}
-    for metric in model.metrics:
-        sql = registry.render_metric(model, metric).text
-        values = {_as_date(day): int(value or 0) for day, value in session.execute(sql, window).all()}
-        for day in by_day:
-            by_day[day][metric] = dg.MetadataValue.int(values.get(day, 0))
+    if not model.metrics or not by_day:
+        return by_day
+    metrics = {metric: registry.render_metric(model, metric).text for metric in model.metrics}
+    windows = [(first_day, end_day)] if engine.metrics_by_window else [(day, day + timedelta(days=1)) for day in by_day]
+
+    def measure(item: tuple[str, tuple[date, date]]) -> list[tuple[date, int]]:
+        metric, (start, end) = item
+        rows = session.execute(metrics[metric], {"window_start": start, "window_end": end}).all()
+        return [(_as_date(day), int(value or 0)) for day, value in rows]
+
+    items = [(metric, window) for metric in metrics for window in windows]
+    values: dict[str, dict[date, int]] = {metric: {} for metric in metrics}
+    with ThreadPoolExecutor(max_workers=engine.concurrent_queries) as pool:
+        for (metric, _), rows in zip(items, pool.map(measure, items)):
+            values[metric].update(rows)
+    for day in by_day:
+        for metric in metrics:
+            by_day[day][metric] = dg.MetadataValue.int(values[metric].get(day, 0))
     return by_day
 
 
