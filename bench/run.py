@@ -305,6 +305,15 @@ def noop_dagster_env(env: dict[str, str], home: Path) -> dict[str, str]:
 # --- landing files ------------------------------------------------------------------------
 
 
+def bench_landing(landing: Path, users: int, days: int, events_per_day: int, start: date, seed: int) -> None:
+    """The generator's production-shaped files (repeated impressions, unassigned users), with
+    no late users or attribute changes, so that the lecture's query and ours must agree."""
+    generate_landing(
+        landing, users=users, days=days, events_per_day=events_per_day, start=start, seed=seed,
+        late_user_share=0.0, reassignments=0, metadata_changes=0, null_datestamp_rows=3,
+    )
+
+
 def event_rows(landing: Path, days: list[date]) -> int:
     """Rows of the user_event files of the given days (DuckDB counts them)."""
     files = [str(landing / "user_event" / f"{day}.csv") for day in days]
@@ -549,11 +558,7 @@ def run_history(args, days: int, work: Path, env: dict[str, str], warehouses, wi
     landing, held_back = work / "landing", work / "held_back"
     shutil.rmtree(work, ignore_errors=True)
     print(f"generating {days + 1} days into {landing} ...", flush=True)
-    generate_landing(
-        landing, users=args.users, days=days + 1, events_per_day=args.events_per_day,
-        start=first, seed=args.seed, late_user_share=0.0, reassignments=0, metadata_changes=0,
-        null_datestamp_rows=3,
-    )
+    bench_landing(landing, args.users, days + 1, args.events_per_day, first, args.seed)
     incremental_day = last + timedelta(days=1)
     move_day(landing, held_back, incremental_day)
     history_days = [first + timedelta(days=offset) for offset in range(days)]
@@ -668,10 +673,7 @@ def run_growth(args) -> None:
         shutil.rmtree(work, ignore_errors=True)
         landing = work / "landing"
         print(f"growth: {users:,} users, {events:,} events a day, {args.days} days into {landing} ...", flush=True)
-        generate_landing(
-            landing, users=users, days=args.days, events_per_day=events, start=first, seed=args.seed,
-            late_user_share=0.0, reassignments=0, metadata_changes=0, null_datestamp_rows=3,
-        )
+        bench_landing(landing, users, args.days, events, first, args.seed)
         rows = event_rows(landing, days)
         env = dagster_env(base_env, landing, f"duckdb:///{work / 'warehouse.duckdb'}", work / "dagster_home", first)
         command, _ = DuckDBWarehouses().floor_command(args.days, work, landing)

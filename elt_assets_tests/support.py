@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import itertools
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
@@ -184,3 +186,18 @@ def stop_process(process: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def dbt_missing() -> str | None:
+    """Why the benchmark's dbt peer cannot run here (dbt-core or dbt-duckdb, the bench
+    extra, not installed), or None. Checked by distribution, without importing dbt; under
+    ELT_REQUIRE_DBT=1 (CI) a missing dbt fails the calling test."""
+    for distribution in ("dbt-core", "dbt-duckdb"):
+        try:
+            importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            message = f"{distribution} is not installed (pip install -e '.[bench]')"
+            if os.environ.get("ELT_REQUIRE_DBT") == "1":
+                pytest.fail(message)
+            return message
+    return None

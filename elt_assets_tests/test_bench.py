@@ -7,15 +7,14 @@ scale they say nothing, and the machine may be busy.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
+
+from elt_assets_tests.support import dbt_missing
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN = PROJECT_ROOT / "bench" / "run.py"
@@ -65,24 +64,11 @@ def assert_sound(report: dict, engine: str, steps: set[str] | None = None) -> No
     assert all(seconds > 0 for seconds in steps.values())
 
 
-def dbt_installed() -> bool:
-    """Whether the bench extra's dbt-core and dbt-duckdb are here; under ELT_REQUIRE_DBT=1
-    (CI) their absence fails the test."""
-    for distribution in ("dbt-core", "dbt-duckdb"):
-        try:
-            importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            if os.environ.get("ELT_REQUIRE_DBT") == "1":
-                pytest.fail(f"{distribution} is not installed (pip install -e '.[bench]')")
-            return False
-    return True
-
-
 def test_bench_duckdb(tmp_path):
-    with_peer = dbt_installed()
+    with_peer = dbt_missing() is None  # the README's test install has no dbt
     run_bench(tmp_path, "--long-days", "0", *([] if with_peer else ["--no-dbt"]))
     report = read_report(tmp_path / "out" / "bench-300u-2d-3000e.json")
-    if not with_peer:  # the README's test install has no dbt: the rest of the harness still runs
+    if not with_peer:  # the rest of the harness still runs
         assert_sound(report, "duckdb", EXPECTED_STEPS["duckdb"] - {"dbt", "dbt_day"})
         assert report["dbt_analytics_equals_floor"] is None
         return

@@ -6,9 +6,7 @@ dbt's incremental insert, not a rebuild. Timings are not checked.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import duckdb
 import pytest
 
 from elt_assets.landing.generator import TABLES, generate_landing
+from elt_assets_tests.support import dbt_missing
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BENCH = PROJECT_ROOT / "bench"
@@ -25,22 +24,10 @@ ANALYTICS = "analytics.analytics_variant_user_daily"
 FACT = "core.fact_user_event"
 LAST_DAY = "2023-06-04"
 
-# CI installs the bench extra and sets this, so that a missing dbt fails instead of skipping.
-REQUIRE_DBT = os.environ.get("ELT_REQUIRE_DBT") == "1"
-
-
 def require_dbt() -> None:
-    """Skip (or, under ELT_REQUIRE_DBT=1, fail) unless dbt-core and dbt-duckdb are installed.
-
-    Checked by distribution, without importing dbt into the test process."""
-    for distribution in ("dbt-core", "dbt-duckdb"):
-        try:
-            importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            message = f"{distribution} is not installed (pip install -e '.[bench]')"
-            if REQUIRE_DBT:
-                pytest.fail(message)
-            pytest.skip(message)
+    """Skip (or, under ELT_REQUIRE_DBT=1, fail) unless dbt-core and dbt-duckdb are installed."""
+    if missing := dbt_missing():
+        pytest.skip(missing)
 
 
 def run(script: str, *args: str | Path) -> dict:

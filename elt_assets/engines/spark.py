@@ -116,19 +116,13 @@ class SparkSession_:
         return self._run(text, params)
 
     def _run(self, text: str, params: Mapping[str, Any] | None) -> SparkResult:
-        args = (
-            dict(params)
-            if params
-            else None
-        )
         from pyspark.errors import PySparkException
 
         try:
-            frame = self.spark.sql(text, args=args) if args else self.spark.sql(text)
+            frame = self.spark.sql(text, args=dict(params)) if params else self.spark.sql(text)
         except PySparkException as error:
             raise _statement_error(error, text) from error
         return SparkResult(frame, text)
-
 
 
 def _statement_error(error: Exception, text: str) -> StatementError:

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -265,20 +265,20 @@ def _checked_insert_sql(
     plain: bool = False,
 ) -> str:
     """The insert of a group of files' rows, each value cast and checked by the contract.
-    `plain` files (see digits_only_csv) skip the integer text test: a cast of their text
-    is exact or fails."""
+    In `plain` files (see digits_only_csv) DuckDB's reader parses the integer columns
+    itself, exactly (about a fifth faster than reading text and casting it), so their
+    values need no text test; the rest stay text."""
     names = ", ".join(column.name for column in columns)
     source_types = dict(header)
-    if file_format == "csv":
-        # In a digits-only file DuckDB's reader parses the integer columns itself, exactly
-        # (about a fifth faster than reading text and casting it); the rest stay text.
+    if plain:
         integers = {column.name: column.cast_type for column in columns if column.cast_type in _INTEGER_TYPES}
-        types = {name: integers.get(name, "VARCHAR") for name, _ in header} if plain else None
-        scan = f"read_csv(:local_paths, {_CSV_OPTIONS}, filename = true, columns = {_csv_columns(header, types)})"
+        source_types = {name: integers.get(name, kind) for name, kind in header}
+    if file_format == "csv":
+        scan = f"read_csv(:local_paths, {_CSV_OPTIONS}, filename = true, columns = {_csv_columns(source_types)})"
     else:
         scan = "read_parquet(:local_paths, filename = true)"
     selected = ", ".join(
-        _checked_value_sql(column, source_types[column.name], f"scanned.{column.name}", plain) for column in columns
+        _checked_value_sql(column, source_types[column.name], f"scanned.{column.name}") for column in columns
     )
     return (
         f"insert into {target} ({names}, partition_date, source_file) "
@@ -287,19 +287,18 @@ def _checked_insert_sql(
     )
 
 
-def _csv_columns(header: tuple[tuple[str, str], ...], types: dict[str, str] | None = None) -> str:
-    """Every column as text (or as `types` says), named in the file's own order: DuckDB
+def _csv_columns(types: Mapping[str, str]) -> str:
+    """Every column with the type it is read as, named in the file's own order: DuckDB
     names CSV columns by position when they are given, so a reordered file still lands by
     name."""
-    types = types or {}
-    return "{" + ", ".join(f"'{name}': '{types.get(name, 'VARCHAR')}'" for name, _ in header) + "}"
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
 
 
-def _checked_value_sql(column: LandingColumn, source_type: str, value: str, plain: bool = False) -> str:
+def _checked_value_sql(column: LandingColumn, source_type: str, value: str) -> str:
     """The value cast to the column's type, or a failed statement when the contract
     refuses it (the diagnosis then says where)."""
     cast = f"cast({value} as {column.cast_type})"
-    strict = None if plain and column.cast_type in _INTEGER_TYPES else _strict_sql(column, source_type, value)
+    strict = _strict_sql(column, source_type, value)
     if strict is None:
         return cast
     return f"case when {value} is null or ({strict}) then {cast} else error('landing value refused') end"
@@ -472,7 +471,7 @@ def diagnose_file(table: str, columns: list[LandingColumn], landing_file: Landin
 def _diagnose(reader: Session, table: str, columns: list[LandingColumn], landing_file: LandingFile) -> None:
     if landing_file.format == "csv":
         header = tuple((name, "VARCHAR") for name in csv_header(landing_file))
-        scan = f"read_csv(:path, {_CSV_OPTIONS}, columns = {_csv_columns(header)})"
+        scan = f"read_csv(:path, {_CSV_OPTIONS}, columns = {_csv_columns(dict(header))})"
     else:
         scan = "read_parquet(:path)"
     try:
